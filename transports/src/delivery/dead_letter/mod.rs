@@ -556,12 +556,9 @@ impl DeadLetterLog {
         }
         #[cfg(test)]
         tests::REWRITES.with(|n| n.set(n.get() + 1));
-        let mut temp = self.path.clone().into_os_string();
-        temp.push(".rewrite");
-        let temp = PathBuf::from(temp);
+        let temp = self.rewrite_path();
         // Made with the file's mode (letters hold the events' bodies: a file readable by its
-        // owner only is copied so), anew: one left by a delete that died is replaced.
-        let _ = std::fs::remove_file(&temp);
+        // owner only is copied so), under a name of this delete's own.
         let mut create = OpenOptions::new();
         create.write(true).create_new(true);
         #[cfg(unix)]
@@ -645,6 +642,20 @@ impl DeadLetterLog {
     }
 
     /// Reads the next line of `lines` into `line` (its break included); `false` at the end.
+    /// The name of a delete's copy, beside the file: `<file>.rewrite-<pid>-<n>`, one per
+    /// delete. Two processes deleting letters at once each copy to a file of their own: with
+    /// one name, the second removed the first's copy and made its own there, and the first
+    /// renamed that half-made copy over the file. Now the first rename wins and the other
+    /// delete fails as for a file moved away. A copy is removed when its delete fails; one
+    /// of a process killed during a delete is left, and can be removed.
+    fn rewrite_path(&self) -> PathBuf {
+        static DELETES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = DELETES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut temp = self.path.clone().into_os_string();
+        temp.push(format!(".rewrite-{}-{n}", std::process::id()));
+        PathBuf::from(temp)
+    }
+
     fn read_line(&self, lines: &mut impl BufRead, line: &mut Vec<u8>) -> Result<bool, Error> {
         line.clear();
         let read = lines.read_until(b'\n', line);

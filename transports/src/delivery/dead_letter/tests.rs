@@ -246,7 +246,7 @@ fn a_cursor_made_before_a_delete_shows_no_half_letter_and_loses_none_before_it()
     let after = pages(&log, 50, Some(cursor));
     let expected: Vec<String> = [5, 4, 3, 1, 0].into_iter().map(id).collect();
     assert_eq!(after, [expected]);
-    assert!(!dir.path().join("dead.jsonl.rewrite").exists());
+    assert_eq!(copies(dir.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -269,7 +269,7 @@ fn letters_by_key_come_oldest_first_and_a_delete_of_none_rewrites_nothing() {
     assert_eq!(log.delete(&["f0000000000000000".to_owned()]).unwrap(), 0);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     assert_eq!(inode(), before);
-    assert!(!dir.path().join("dead.jsonl.rewrite").exists());
+    assert_eq!(copies(dir.path()), Vec::<String>::new());
     assert_eq!(log.delete(&keys).unwrap(), 3);
     assert_eq!(ids(&log), ["0", "2", "4"]);
 }
@@ -352,7 +352,7 @@ fn a_delete_lets_letters_be_written_while_it_copies_and_keeps_them() {
     assert_eq!(log.delete(&[b]).unwrap(), 1);
     assert!(BETWEEN.take().is_none(), "the delete copied in two steps");
     assert_eq!(ids(&log), ["a", "c", "d"]);
-    assert!(!dir.path().join("dead.jsonl.rewrite").exists());
+    assert_eq!(copies(dir.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -390,7 +390,7 @@ fn a_delete_leaves_a_file_moved_away_meanwhile_and_the_new_one_alone() {
     assert_eq!(ids(&log), ["c"]);
     let set_aside = std::fs::read_to_string(&moved).unwrap();
     assert_eq!(set_aside.lines().count(), 2);
-    assert!(!dir.path().join("dead.jsonl.rewrite").exists());
+    assert_eq!(copies(dir.path()), Vec::<String>::new());
 }
 
 #[cfg(unix)]
@@ -408,10 +408,14 @@ fn a_delete_keeps_the_files_mode() {
         .unwrap()
         .key;
     // So does its copy, from the start: it holds every letter's body while it is made.
-    let copy = dir.path().join("dead.jsonl.rewrite");
     let copy_mode = std::sync::Arc::new(std::sync::Mutex::new(0));
     let seen = copy_mode.clone();
+    let folder = dir.path().to_path_buf();
     BETWEEN.set(Some(Box::new(move || {
+        let [copy] = &copies(&folder)[..] else {
+            panic!("one copy while the delete runs: {:?}", copies(&folder))
+        };
+        let copy = folder.join(copy);
         *seen.lock().unwrap() = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
     })));
     assert_eq!(log.delete(&[a]).unwrap(), 1);
@@ -529,4 +533,68 @@ fn a_file_that_cannot_be_read_says_so() {
         text.starts_with(&format!("cannot read '{}': ", dir.path().display())),
         "{text}"
     );
+}
+
+/// The names of the delete copies in `folder` (`dead.jsonl.rewrite-…`).
+fn copies(folder: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".rewrite"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn two_deletes_at_once_from_two_processes_lose_no_letter() {
+    // Two logs of one file: two processes (each with its own lock between its deletes).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    let lines: String = ["a", "b", "c"]
+        .map(|id| format!("{}\n", letter(id)))
+        .concat();
+    std::fs::write(&path, lines).unwrap();
+    let (first, second) = (
+        DeadLetterLog::new(path.clone()),
+        DeadLetterLog::new(path.clone()),
+    );
+    let key = |id: &str| {
+        let stored = newest(&first).into_iter().find(|s| s.letter.id == id);
+        stored.unwrap().key
+    };
+    let (a, b) = (key("a"), key("b"));
+    let (first_copied, wait_for_first) = std::sync::mpsc::channel();
+    let (second_copied, wait_for_second) = std::sync::mpsc::channel();
+    let (first_done, wait_for_first_done) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        // The first has copied, and waits while the second begins and copies too; the
+        // first renames its copy while the second waits, then the second goes on.
+        let first = scope.spawn(|| {
+            BETWEEN.set(Some(Box::new(move || {
+                first_copied.send(()).unwrap();
+                wait_for_second.recv().unwrap();
+            })));
+            let deleted = first.delete(&[a]);
+            first_done.send(()).unwrap();
+            deleted
+        });
+        wait_for_first.recv().unwrap();
+        let second = scope.spawn(|| {
+            BETWEEN.set(Some(Box::new(move || {
+                second_copied.send(()).unwrap();
+                wait_for_first_done.recv().unwrap();
+            })));
+            second.delete(&[b])
+        });
+        assert_eq!(first.join().unwrap().unwrap(), 1);
+        let err = second.join().unwrap().unwrap_err();
+        assert!(
+            matches!(err, crate::Error::DeadLettersMoved { .. }),
+            "{err}"
+        );
+    });
+    // The first delete's copy is the file; the second's delete is undone, not half done.
+    assert_eq!(ids(&first), ["b", "c"]);
+    assert_eq!(copies(dir.path()), Vec::<String>::new());
 }
