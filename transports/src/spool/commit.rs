@@ -254,7 +254,7 @@ pub(super) fn commit_logged(
     // has room): a spool idle since they expired would refuse events meanwhile.
     if used >= core.settings.max_size
         && (!appends.is_empty() || letters_without_rows)
-        && prune_letters(core, conn, now) > 0
+        && prune_letters(core, conn, now, usize::MAX) > 0
         && let Ok(now_used) = used_bytes(conn)
     {
         used = now_used;

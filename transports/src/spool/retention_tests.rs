@@ -125,6 +125,33 @@ fn old_attempts_go_in_steps_the_oldest_first() {
 }
 
 #[test]
+fn old_dead_letters_go_in_steps_the_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::builder(dir.path())
+        .dead_letter_retention(DAY)
+        .open()
+        .unwrap();
+    let store = SpoolStore::start(spool).unwrap().0;
+    for id in ["a", "b", "c", "d"] {
+        store.dead(None, None, letter(id, "create"));
+    }
+    store.committed().unwrap();
+    let conn = database(dir.path());
+    // c the oldest, then a, then b; d within the retention.
+    for (id, hours) in [("a", 30), ("b", 26), ("c", 40), ("d", 2)] {
+        age_letter(&conn, id, Duration::from_secs(hours * 3600));
+    }
+    let now = unix_ms(SystemTime::now());
+    let prune = |step| crate::spool::room::prune_letters(&store.core, &conn, now, step);
+    assert_eq!(prune(2), 2, "a step deletes as many as it may");
+    assert_eq!(letter_ids(&conn), ["b", "d"]);
+    assert_eq!(prune(2), 1);
+    assert_eq!(prune(2), 0);
+    assert_eq!(letter_ids(&conn), ["d"]);
+    store.shut();
+}
+
+#[test]
 fn a_spool_full_of_expired_dead_letters_takes_events_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::builder(dir.path())

@@ -63,23 +63,25 @@ pub(super) fn give_way(core: &Core, conn: &Connection) -> bool {
     }
 }
 
-/// The attempts one commit prunes at most. A restart after a week away has up to
-/// `attempt_max_rows` (a million by default) to delete; in one statement that held the
-/// writer, and the emits waiting for it, for seconds. In steps, each commit deletes some
-/// and the emits' commits go on in between.
+/// The attempts, or dead letters, one commit prunes at most. A restart after a week away
+/// has up to `attempt_max_rows` (a million by default) to delete, and a month's dead
+/// letters of an endpoint dead for weeks as many; in one statement that held the writer,
+/// and the emits waiting for it, for seconds. In steps, each commit deletes some and the
+/// emits' commits go on in between.
 const PRUNE_STEP: usize = 10_000;
 
-/// Once a minute at most: attempts past the retention, and the oldest past the row cap, go
-/// (in steps of [`PRUNE_STEP`], one per commit until none is left); then dead letters past
-/// theirs. Whether it deleted (or tried to).
+/// Once a minute at most: attempts past the retention, and the oldest past the row cap, go;
+/// then dead letters past theirs (each in steps of [`PRUNE_STEP`], one per commit until
+/// none is left). Whether it deleted (or tried to).
 pub(super) fn prune(core: &Core, conn: &Connection, now: i64) -> bool {
     let last = core.pruned_at.load(Ordering::Acquire);
     if now.saturating_sub(last) < 60_000 {
         return false;
     }
-    if prune_attempts(core, conn, now, PRUNE_STEP) {
+    if prune_attempts(core, conn, now, PRUNE_STEP)
+        && prune_letters(core, conn, now, PRUNE_STEP) < PRUNE_STEP
+    {
         core.pruned_at.store(now, Ordering::Release);
-        prune_letters(core, conn, now);
     }
     true
 }
@@ -118,10 +120,11 @@ pub(super) fn prune_attempts(core: &Core, conn: &Connection, now: i64, step: usi
     }
 }
 
-/// Dead letters that failed more than `dead_letter_retention` ago: deleted, their count
-/// logged and returned. `failed_at` is RFC 3339 in UTC with milliseconds, so its text sorts
-/// as its time (within a second for letters written without them).
-pub(super) fn prune_letters(core: &Core, conn: &Connection, now: i64) -> usize {
+/// Dead letters that failed more than `dead_letter_retention` ago, `step` at most, the
+/// oldest first: deleted, their count logged and returned (0 when the delete failed: it is
+/// tried again in a minute). `failed_at` is RFC 3339 in UTC with milliseconds, so its text
+/// sorts as its time (within a second for letters written without them).
+pub(super) fn prune_letters(core: &Core, conn: &Connection, now: i64, step: usize) -> usize {
     let retention = core.settings.dead_letter_retention;
     let cutoff = jiff::Timestamp::from_millisecond(now)
         .ok()
@@ -130,8 +133,12 @@ pub(super) fn prune_letters(core: &Core, conn: &Connection, now: i64) -> usize {
         return 0; // A retention reaching before the timestamps' range: nothing is that old.
     };
     let result = conn.execute(
-        "DELETE FROM dead_letters WHERE failed_at < ?1",
-        [format!("{cutoff:.3}")],
+        "DELETE FROM dead_letters WHERE row IN \
+         (SELECT row FROM dead_letters WHERE failed_at < ?1 ORDER BY failed_at LIMIT ?2)",
+        rusqlite::params![
+            format!("{cutoff:.3}"),
+            i64::try_from(step).unwrap_or(i64::MAX)
+        ],
     );
     match result {
         Ok(0) => 0,
