@@ -192,6 +192,10 @@
 //!
 //! Every item is exported once, and the root holds what most callers need.
 //!
+//! - A Usedesk rating's score ([`formats::usedesk::Rating::rating`]) is an `Option`: its
+//!   key's name is inferred, and a rating whose score comes under another name is read,
+//!   the score kept in `extra`, rather than refused. An iQChannels client's CRM `Token` is
+//!   a [`formats::Token`], kept out of `Debug`.
 //! - `Debug` of [`sink::Emitted`] shows the body's length, not its bytes, which hold a
 //!   Usedesk channel's `secret` (the typed event's `Debug` redacts it). A tenant holding a
 //!   line or paragraph separator (U+2028, U+2029) or an invisible character (U+200B,

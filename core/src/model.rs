@@ -464,9 +464,12 @@ wire_struct! {
     /// | `comment` | Ticket commented | Заявка прокомментирована |
     /// | `edit` | Ticket edited | Заявка отредактирована |
     ///
-    /// Parsing an [`Action`] accepts any ASCII case and `aprrove` (Zenlix's spelling in its
-    /// notification settings) for `approve`; a bad name gets a suggestion: `unknown action
-    /// 'aprove' (did you mean 'approve'?)`, `unknown action 'completed' (did you mean 'ok'?)`.
+    /// Parsing an [`Action`] from text (`"Create".parse()`, a setting) accepts any ASCII case
+    /// and `aprrove` (Zenlix's spelling in its notification settings) for `approve`; a bad
+    /// name gets a suggestion: `unknown action 'aprove' (did you mean 'approve'?)`,
+    /// `unknown action 'completed' (did you mean 'ok'?)`. A body's `action` is read as
+    /// Zenlix writes it, in lowercase: any other name, `Create` too, is kept as
+    /// [`ActionName::Other`] and written back as it came.
     #[derive(Clone, Debug, PartialEq)]
     pub struct Event, expecting "a Zenlix event object {ticket, initial_user, action, description, dt}" {
         /// The ticket after the action.

@@ -186,8 +186,21 @@ fn usedesk_comment_and_rating_parse_into_types() {
     let Payload::Rating(rating) = &event.payload else {
         panic!("{:?}", event.payload)
     };
-    assert_eq!(rating.rating, Score::Good);
-    assert_eq!(rating.rating.to_string(), "good");
+    let score = rating.rating.as_ref().expect("a score");
+    assert_eq!(*score, Score::Good);
+    assert_eq!(score.to_string(), "good");
+    // The score's key is inferred: a rating with it under another name is read, the score
+    // kept in `extra`, and written back as it came.
+    let body = br#"{"secret":"s","rating":{"ticket_id":7,"score":3}}"#;
+    let event = usedesk::Event::from_json(body).unwrap();
+    let Payload::Rating(rating) = &event.payload else {
+        panic!("{:?}", event.payload)
+    };
+    assert_eq!(
+        (rating.rating.as_ref(), &rating.extra["score"]),
+        (None, &3.into())
+    );
+    assert_eq!(event.to_json().unwrap(), body);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use serde_json::{Number, Value};
 
 use super::{EventType, Millis};
+use crate::formats::Token;
 use crate::wire::{wire_enum, wire_object};
 wire_enum! {
     /// Who caused an event (`ChatEvent.Actor`) or wrote a message (`ChatMessages[].Author`).
@@ -306,8 +307,8 @@ wire_object! {
         pub ext_ref: Option<String> => "ExtRef", plain, default;
         /// Customer card reference.
         pub card_ref: Option<String> => "CardRef", plain, default;
-        /// CRM token.
-        pub token: Option<String> => "Token", plain, default;
+        /// CRM token: a credential, kept out of logs ([`Token`]'s `Debug` hides it).
+        pub token: Option<Token> => "Token", plain, default;
         /// Servicing branch id.
         pub branch_id: Option<String> => "BranchId", plain, default;
         /// Branch name.

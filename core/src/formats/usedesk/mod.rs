@@ -399,7 +399,7 @@ mod tests {
             "s",
             Payload::Rating(Rating {
                 ticket_id: Id::number(9),
-                rating: ScoreId::number(Score::Good),
+                rating: Some(ScoreId::number(Score::Good)),
                 ..Rating::default()
             }),
         );

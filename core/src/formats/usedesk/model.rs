@@ -414,8 +414,10 @@ wire_object! {
         pub client_id: Id => "client_id", plain, default;
         /// Ticket id: the ordering key.
         pub ticket_id: Id => "ticket_id", plain, required;
-        /// The score: 1 poor, 2 normal, 3 good (key name inferred).
-        pub rating: ScoreId => "rating", plain, required;
+        /// The score: 1 poor, 2 normal, 3 good. The key's name is inferred (the vendor's
+        /// page lost it), so a rating without it is read all the same: `None`, and a score
+        /// under another name is kept in [`extra`](Rating::extra).
+        pub rating: Option<ScoreId> => "rating", plain, default;
         /// The account id.
         pub company_id: Id => "company_id", plain, default;
         /// The comment that carries the rating.
