@@ -21,12 +21,12 @@
 //!
 //! - **A write ends at the attempt's deadline**, however slowly the server takes it: a write
 //!   waits 50 ms at most for the server to take more, then the deadline is checked.
-//! - **A refusal that comes while the request is still being written is the answer** (a
-//!   `413` for a large body, once the server has the head), not a timeout, over `http` and,
-//!   now that the transport reads TLS itself, over `https` too (over ureq it was heard there
-//!   only once the request was written or the timeout passed); that connection is not kept.
-//!   An early `2xx` or `3xx` does not end the writing (RFC 9112 asks a client to stop only
-//!   on an error), nor does a `408`, which a server sends as it closes a connection idle too
+//! - **A refusal or a redirect that comes while the request is still being written is the
+//!   answer** (a `413` for a large body, once the server has the head), not a timeout, over
+//!   `http` and, now that the transport reads TLS itself, over `https` too (over ureq it was
+//!   heard there only once the request was written or the timeout passed); that connection
+//!   is not kept. An early `2xx` does not end the writing (RFC 9112 asks a client to stop
+//!   only on an error), nor does a `408`, which a server sends as it closes a connection idle too
 //!   long: if the writing then fails, the request goes again at once on a new connection.
 //!   On Windows, where a write waits the whole time left, such an answer is heard only if
 //!   the write fails.

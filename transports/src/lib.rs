@@ -79,6 +79,16 @@
 //!
 //! ## 0.1 (unreleased): one source per setting
 //!
+//! - An endpoint's headers may not hold `Expect`, `Upgrade`, `TE`, `Trailer`, `Keep-Alive`
+//!   or `Proxy-Connection`: they change how the request is carried (the transports do not
+//!   wait for a `100 Continue`), and HTTP/2 leaves them out. **Upgrading:** an endpoint
+//!   given one is refused, saying to remove it.
+//! - The HTTP/1.1 client takes blank lines before an answer's status line off as they come
+//!   (in the head's 64 KiB): a receiver sending them one byte at a time had what came
+//!   parsed again at each, seconds of CPU per attempt.
+//! - Dead letters past their retention in a spool go 10,000 per commit, and a delete from a
+//!   dead-letter file copies it to a file of its own name (`<file>.rewrite-<pid>-<n>`): two
+//!   processes deleting at once lost letters.
 //! - Payload templates: `namespace()` is not offered (a namespace could be made to hold
 //!   itself, and printing it overflowed the stack, at the template's sample render: an
 //!   admin API upsert could abort the process). **Upgrading:** an endpoint whose template

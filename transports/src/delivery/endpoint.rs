@@ -595,6 +595,17 @@ impl Endpoint {
                      it from the endpoint's headers)"
                 ));
             }
+            // They change how the request is carried (`Expect: 100-continue` asks for an
+            // answer the transport does not wait for), and HTTP/2 leaves them out.
+            if matches!(
+                lower.as_str(),
+                "expect" | "upgrade" | "te" | "trailer" | "keep-alive" | "proxy-connection"
+            ) {
+                return Some(format!(
+                    "header '{name}' would change how the request is carried, which deskhook \
+                     decides: remove it from the endpoint's headers"
+                ));
+            }
             // What HTTP allows in a field value: visible characters, blanks and tabs.
             if let Some(b) = value
                 .bytes()

@@ -72,6 +72,13 @@ fn headers_deskhook_sets_cannot_be_replaced() {
         let text = invalid(base().header(name, "x"));
         assert!(text.contains("is set by deskhook itself"), "{name}: {text}");
     }
+    for name in ["Expect", "upgrade", "TE", "Keep-Alive"] {
+        let text = invalid(base().header(name, "x"));
+        assert!(
+            text.contains("how the request is carried"),
+            "{name}: {text}"
+        );
+    }
     assert!(invalid(base().header("X-Token", "a\r\nb")).contains("line break"));
     let twice = invalid(
         base()

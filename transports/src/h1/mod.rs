@@ -20,10 +20,11 @@
 //!   (skipped), so that the status of an answer to a delivered event counts; its connection
 //!   is not kept (a skipped line may have been a framing header);
 //! - a body framed by `Content-Length`, `chunked`, or the connection's end;
-//! - a refusal (`4xx` but `408`, `5xx`) that comes while the body is still being written (a
-//!   receiver refusing it early) is read and is the answer; that connection is not kept. An
-//!   early `2xx`, `3xx` or `408` is kept for when the request is written whole (RFC 9112
-//!   asks a client to stop sending only on an error); if the writing fails instead, the
+//! - a refusal (`4xx` but `408`, `5xx`) or a redirect (`3xx`, the outcome whatever becomes
+//!   of the body) that comes while the body is still being written (a receiver refusing it
+//!   early) is read and is the answer; that connection is not kept. An early `2xx` or `408`
+//!   is kept for when the request is written whole (RFC 9112 asks a client to stop sending
+//!   only on an error); if the writing fails instead, the
 //!   attempt fails, and after a `408` (a server closing a connection idle too long) the
 //!   request goes again at once, as on any kept connection closed under it;
 //! - a connection is kept only when its answer was read to its end, nothing came after it,
@@ -255,6 +256,18 @@ impl Failed {
 }
 
 #[cfg(test)]
+/// How many bytes of whole blank lines (`CRLF` or a bare `LF`) `unread` starts with.
+fn blank_lines(unread: &[u8]) -> usize {
+    let mut at = 0;
+    loop {
+        match &unread[at..] {
+            [b'\n', ..] => at += 1,
+            [b'\r', b'\n', ..] => at += 2,
+            _ => return at,
+        }
+    }
+}
+
 thread_local! {
     /// Heads parsed on this thread, for tests of how often a head is looked at.
     static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
@@ -555,6 +568,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
     /// until all of it came.
     fn take_head(&mut self) -> io::Result<Option<Head>> {
         loop {
+            // Blank lines before the status line (httparse skips them) are taken off, and
+            // counted in the head's budget: left, each one that came alone looked like a
+            // head's end, and had the whole of what came parsed again (64 KiB of them, one
+            // byte at a time, cost seconds of CPU).
+            let blank = blank_lines(&self.buf[self.start..self.end]);
+            self.start += blank;
+            self.interim += blank;
+            self.checked = self.checked.saturating_sub(blank);
             let unread = &self.buf[self.start..self.end];
             // A head ends with an empty line (CRLF, or a bare LF as httparse also takes):
             // looked for in what came since the last look, before anything is parsed.
@@ -586,8 +607,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                 strict => strict,
             };
             let (used, head) = match parsed {
-                // Blank lines before the status line (which httparse skips) look like a
-                // head's end: what came is not looked at again, only what comes next.
                 Ok(None) => {
                     self.checked = unread.len();
                     return Ok(None);

@@ -503,6 +503,60 @@ async fn blank_lines_before_a_head_that_comes_slowly_are_not_looked_at_again() {
 }
 
 #[tokio::test]
+async fn blank_lines_that_come_one_at_a_time_are_not_parsed_again_each() {
+    let (client, mut server) = tokio::io::duplex(1024);
+    let mut conn = H1::new(client);
+    let served = tokio::spawn(async move {
+        let mut request = [0; 64];
+        let _ = server.read(&mut request).await.unwrap();
+        for n in 0..400 {
+            let line: &[u8] = if n % 2 == 0 { b"\n" } else { b"\r\n" };
+            server.write_all(line).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        server
+            .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+            .await
+            .unwrap();
+        std::future::pending::<()>().await;
+    });
+    let parses = PARSES.get();
+    let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", b"").await.unwrap();
+    assert_eq!(head.status, 204);
+    // Taken off as they come: none looks like a head's end, and the head is parsed once.
+    assert!(
+        PARSES.get() - parses < 5,
+        "{} parses",
+        PARSES.get() - parses
+    );
+    served.abort();
+}
+
+#[tokio::test]
+async fn blank_lines_count_in_the_heads_budget() {
+    let (client, mut server) = tokio::io::duplex(1024);
+    let mut conn = H1::new(client);
+    let served = tokio::spawn(async move {
+        let mut request = [0; 64];
+        let _ = server.read(&mut request).await.unwrap();
+        let blank = vec![b'\n'; 1024];
+        for _ in 0..=MAX_HEAD / 1024 {
+            if server.write_all(&blank).await.is_err() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await;
+    });
+    let err = conn
+        .send(b"POST / HTTP/1.1\r\n\r\n", b"")
+        .await
+        .unwrap_err();
+    let err = err.error.to_string();
+    assert!(err.contains("over 65536 bytes"), "{err}");
+    served.abort();
+}
+
+#[tokio::test]
 async fn a_request_out_of_time_says_where_it_was() {
     let timeout = Duration::from_millis(20);
     let progress = Progress::default();
