@@ -256,18 +256,6 @@ impl Failed {
 }
 
 #[cfg(test)]
-/// How many bytes of whole blank lines (`CRLF` or a bare `LF`) `unread` starts with.
-fn blank_lines(unread: &[u8]) -> usize {
-    let mut at = 0;
-    loop {
-        match &unread[at..] {
-            [b'\n', ..] => at += 1,
-            [b'\r', b'\n', ..] => at += 2,
-            _ => return at,
-        }
-    }
-}
-
 thread_local! {
     /// Heads parsed on this thread, for tests of how often a head is looked at.
     static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
@@ -283,6 +271,18 @@ thread_local! {
 /// connection idle too long: the request was not read, and goes again.
 fn ends_the_writing(head: &Head) -> bool {
     head.status != 408 && ((300..=599).contains(&head.status) || head.closes)
+}
+
+/// How many bytes of whole blank lines (`CRLF` or a bare `LF`) `unread` starts with.
+fn blank_lines(unread: &[u8]) -> usize {
+    let mut at = 0;
+    loop {
+        match &unread[at..] {
+            [b'\n', ..] => at += 1,
+            [b'\r', b'\n', ..] => at += 2,
+            _ => return at,
+        }
+    }
 }
 
 /// An answer that came before its request was written whole.
