@@ -216,7 +216,7 @@ pub(super) async fn list_dead_letters(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LetterSelection {
-    /// The letters' keys.
+    /// The letters' keys: 1,000 at most.
     #[serde(default)]
     pub keys: Vec<String>,
     /// Every letter of this endpoint (replay only).
@@ -229,6 +229,27 @@ pub struct LetterSelection {
     pub event_id: Option<String>,
     /// Every letter of this ticket (replay only).
     pub ticket: Option<String>,
+}
+
+/// The most keys one replay or delete names: a page's most. A replay reads every letter
+/// it names, bodies and all, at once (a filter's replay goes in parts); 100,000 keys fit in
+/// a request's 1 MiB.
+pub(crate) const MAX_KEYS: usize = 1000;
+
+/// Refuses more than [`MAX_KEYS`] keys, saying how to replay or delete more.
+pub(crate) fn within_key_limit(field: &str, keys: &[String]) -> Result<(), Problem> {
+    if keys.len() <= MAX_KEYS {
+        return Ok(());
+    }
+    Err(Problem::field(
+        field,
+        format!(
+            "{} keys given; at most {MAX_KEYS} go in one request: send them in parts, or \
+             replay every letter matching a filter (endpoint, tenant, event_type, event_id, \
+             ticket), which goes in parts by itself",
+            keys.len()
+        ),
+    ))
 }
 
 impl LetterSelection {
@@ -278,6 +299,7 @@ pub(super) async fn replay_dead_letters(
     body: Bytes,
 ) -> Result<Json<ReplayedView>, Problem> {
     let selection: LetterSelection = read(&body_json(&body)?)?;
+    within_key_limit("keys", &selection.keys)?;
     let sink = state.sink.clone();
     blocking(move || {
         let letters = sink.dead_letters();
@@ -331,6 +353,7 @@ pub(super) async fn delete_dead_letters(
             "give the keys of the letters to delete (and no filter: delete takes keys only)",
         ));
     }
+    within_key_limit("keys", &selection.keys)?;
     let sink = state.sink.clone();
     blocking(move || {
         Ok(Json(DeletedView {

@@ -77,6 +77,7 @@ use endpoints::*;
 pub use endpoints::{
     EndpointList, EndpointView, LastAttempt, MinuteView, RemovedView, Rotation, StatsView, TestSent,
 };
+pub(crate) use log::within_key_limit;
 use log::*;
 pub use log::{
     AttemptList, AttemptView, DeletedView, LetterList, LetterSelection, LetterView, ReplayFailure,

@@ -262,6 +262,9 @@ pub(crate) async fn act(
         Some(one) => vec![one.to_owned()],
         None => form.all("key"),
     };
+    if let Err(problem) = crate::api::within_key_limit("key", &keys) {
+        return error_page(&base, &problem).into_response();
+    }
     // The page's filter, which "Replay all matching" replays and the page goes back to.
     let filter = DeadLetterQuery {
         endpoint: form.text("endpoint").map(str::to_owned),

@@ -215,6 +215,9 @@ pub(super) fn form_page(
                 (field("Allowed private networks", "allow_cidrs", &v.allow_cidrs, "Such as 10.20.0.0/16"))
                 div.field.invalid[wrong("secrets") || secret_again] {
                     label for="secret" { @if editing.is_some() { "New secret (empty: keep the current ones)" } @else { "Secret" } }
+                    @if editing.is_some() {
+                        small.hint { "A secret given here replaces the current ones at once: a receiver still checking the old one refuses every event until it has the new one. To switch without refusals, use Rotate on the endpoint's page: both sign until the overlap ends." }
+                    }
                     input #secret type="text" name="secret" placeholder="whsec_… or an ed25519 whsk_…" autocomplete="off" spellcheck="false"
                         aria-invalid=[secret_again.then_some("true")]
                         aria-describedby=[secret_again.then_some("secret-again")];

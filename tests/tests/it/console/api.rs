@@ -696,6 +696,15 @@ async fn dead_letters_are_listed_replayed_and_deleted_through_the_api() {
     )
     .await;
     assert_eq!(none.json()["field"], "keys");
+    // A thousand keys at most in one request (a replay reads their letters at once).
+    let many: Vec<String> = (0..1001).map(|n| format!("r{n}")).collect();
+    for action in ["replay", "delete"] {
+        let path = format!("/api/v1/dead-letters/{action}");
+        let refused = api(&c.app, Method::POST, &path, Some(json!({"keys": many}))).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{action}");
+        let detail = refused.json()["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains("1001 keys given; at most 1000"), "{detail}");
+    }
     let replayed = api(
         &c.app,
         Method::POST,
