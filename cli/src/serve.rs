@@ -382,11 +382,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         });
         let app = app(
             daemon.clone(),
+            // The daemon checks `Host` in front of all its routes (below).
             Console::new(sink.clone())
+                .any_host()
                 .require_token(&token)
                 .allow_private_networks(args.console_allow_private),
         );
-        let hosts = hosts::Hosts::of(args.listen, &args.allow_hosts);
+        let hosts = hosts::of(args.listen, &args.allow_hosts);
         let any_host = hosts.is_none();
         let app = match hosts {
             Some(hosts) => app.layer(middleware::from_fn_with_state(

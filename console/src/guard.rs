@@ -167,9 +167,26 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-/// `inner` behind the guards: the token (if any), `/login` and `/logout`, the cross-site
-/// check and the CSRF cookie.
-pub(crate) fn wrap(inner: Router, token: Option<String>) -> Router {
+/// `inner` behind the guards: the names it answers for (if checked), the token (if any),
+/// `/login` and `/logout`, the cross-site check and the CSRF cookie.
+pub(crate) fn wrap(
+    inner: Router,
+    token: Option<String>,
+    hosts: Option<crate::AllowedHosts>,
+) -> Router {
+    let guarded = guard_token(inner, token);
+    match hosts {
+        Some(hosts) => guarded.layer(middleware::from_fn_with_state(
+            Arc::new(hosts),
+            crate::hosts::only_ours,
+        )),
+        None => guarded,
+    }
+}
+
+/// `inner` behind the token (if any), `/login` and `/logout`, the cross-site check and the
+/// CSRF cookie.
+fn guard_token(inner: Router, token: Option<String>) -> Router {
     let router = inner.layer(middleware::from_fn(same_site_only));
     match token {
         None => router.layer(middleware::from_fn(csrf_cookie)),

@@ -10,9 +10,12 @@
 //! use deskhook_transports::http_async::AsyncHttpSink;
 //!
 //! let (sink, _guard) = AsyncHttpSink::builder().build_async()?;
+//! let console = deskhook_console::Console::new(sink)
+//!     // The name the admin area is reached by (loopback names are answered too).
+//!     .allowed_hosts(["helpdesk.example"]);
 //! let app = axum::Router::new()
 //!     // Behind the helpdesk's own authentication, like the rest of its admin area.
-//!     .nest("/admin/webhooks", deskhook_console::router(sink));
+//!     .nest("/admin/webhooks", console.router());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8089").await?;
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
@@ -49,6 +52,9 @@
 //!
 //! # Security
 //!
+//! - The console answers requests for `localhost` and loopback addresses, and for the
+//!   names given with [`Console::allowed_hosts`]; others get `421` (DNS rebinding: a page
+//!   whose name its DNS points at the console's address is, to the browser, of its origin).
 //! - Authentication is the helpdesk's: nest the router behind it. For a console of its own
 //!   (what `deskhook serve` does), [`Console::require_token`] asks every request for a token
 //!   (a bearer header for scripts, or a cookie set by a login form for people), but those of
@@ -72,7 +78,7 @@
 //!   another's behind a proxy, and locking everyone out would stop the helpdesk's events
 //!   too): make the token long and random, and limit failed logins at the proxy.
 //!   `deskhook serve` on loopback answers only requests for `localhost`, a loopback
-//!   address or a name given with `--allow-host` (DNS rebinding).
+//!   address or a name given with `--allow-host`, as the console does.
 //! - Secrets never appear in a page or an API response; nor does an endpoint's URL past its
 //!   origin (paths often carry tokens); response snippets and every name that came from a
 //!   tenant or a receiver are shown as text.
@@ -95,6 +101,17 @@
 //! in its database, so that the console survives a restart.
 //! [`DeliverySink::attempts`], [`Endpoints::page`](deskhook_transports::delivery::Endpoints::page)
 //! and [`DeliverySink::dead_letters`] are the same data for code.
+//!
+//! # Changes
+//!
+//! ## 0.1 (unreleased)
+//!
+//! - The console answers requests for `localhost`, loopback addresses and the names given
+//!   with [`Console::allowed_hosts`], and `421` to others: without a token, a page whose
+//!   name its DNS pointed at the console's address read every endpoint and dead letter.
+//!   **Upgrading:** a console reached by a name is given it with `allowed_hosts`, or, when
+//!   something in front checks `Host`, built with [`Console::any_host`].
+//! - A replay or a delete names 1,000 keys at most (a replay of more goes by a filter).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -107,10 +124,12 @@ use deskhook_transports::delivery::DeliverySink;
 pub mod api;
 mod chart;
 mod guard;
+mod hosts;
 mod pages;
 mod problem;
 
 pub use guard::{bearer_is, check_bearer, check_bearer_among};
+pub use hosts::{AllowedHosts, host_of};
 pub use problem::{FieldProblem, Problem};
 
 /// How long the old secret keeps signing after a rotation unless
@@ -128,6 +147,7 @@ pub struct Console {
     token: Option<String>,
     rotation_overlap: Duration,
     private_networks: bool,
+    hosts: Option<AllowedHosts>,
 }
 
 // Not derived: the token opens the console and the API to whoever has it.
@@ -138,20 +158,45 @@ impl std::fmt::Debug for Console {
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("rotation_overlap", &self.rotation_overlap)
             .field("private_networks", &self.private_networks)
+            .field("hosts", &self.hosts)
             .finish()
     }
 }
 
 impl Console {
     /// A console over `sink`: no token asked (nest it behind the helpdesk's
-    /// authentication), a rotated secret's old one signing for 24 hours.
+    /// authentication), requests for `localhost` and loopback addresses only (see
+    /// [`allowed_hosts`](Console::allowed_hosts)), a rotated secret's old one signing for
+    /// 24 hours.
     pub fn new(sink: DeliverySink) -> Console {
         Console {
             sink,
             token: None,
             rotation_overlap: DEFAULT_ROTATION_OVERLAP,
             private_networks: false,
+            hosts: Some(AllowedHosts::new(std::iter::empty::<&str>(), true)),
         }
+    }
+
+    /// The names (`Host`, without its port) the console answers requests for, besides
+    /// `localhost` and loopback addresses; a request for another gets `421 Misdirected
+    /// Request`. That is the defence against DNS rebinding: a page of another site whose
+    /// name its DNS points at the console's address is, to the browser, of the console's
+    /// origin, and could read every endpoint and dead letter of a console without a token
+    /// (and guess at a token through the login form). Give the names the helpdesk's admin
+    /// area is reached by (`helpdesk.example`); behind a proxy that sets `Host` to the
+    /// upstream's name, that name. Defaults to none: loopback names only.
+    pub fn allowed_hosts<S: AsRef<str>>(mut self, names: impl IntoIterator<Item = S>) -> Console {
+        self.hosts = Some(AllowedHosts::new(names, true));
+        self
+    }
+
+    /// Answers requests for any name: for a console behind a proxy, or in an application,
+    /// that checks `Host` itself (as `deskhook serve` does). Defaults to off (see
+    /// [`allowed_hosts`](Console::allowed_hosts)).
+    pub fn any_host(mut self) -> Console {
+        self.hosts = None;
+        self
     }
 
     /// Asks every request for `token`: as `Authorization: Bearer <token>` (scripts, the
@@ -198,7 +243,7 @@ impl Console {
             .merge(pages::routes())
             .nest("/api/v1", api::routes())
             .with_state(shared);
-        guard::wrap(inner, self.token)
+        guard::wrap(inner, self.token, self.hosts)
     }
 }
 

@@ -427,7 +427,11 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_https_the_csrf_cookie_is_secure_and_an_http_origin_is_foreign() {
     let receiver = Receiver::ok();
-    let c = console(router);
+    let c = console(|sink| {
+        Console::new(sink)
+            .allowed_hosts(["console.example"])
+            .router()
+    });
     c.sink
         .endpoints()
         .upsert_spec(&serde_json::from_value(endpoint_json("crm", &receiver)).unwrap())
@@ -518,4 +522,48 @@ async fn behind_a_proxy_that_rewrites_host_same_origin_requests_go_through() {
     )
     .await;
     assert_eq!(basic.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+/// DNS rebinding: a page of another site whose name points at the console's address sends
+/// its own name as `Host`, and is answered 421 unless the console was given that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_for_a_name_the_console_was_not_given_are_refused() {
+    let get = |path: &str, host: &str| {
+        Request::get(path)
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let c = console(router);
+    for path in ["/", "/api/v1/endpoints", "/dead-letters"] {
+        let refused = send(&c.app, get(path, "evil.example:8089")).await;
+        assert_eq!(refused.status, StatusCode::MISDIRECTED_REQUEST, "{path}");
+        assert!(
+            refused.body.contains("not for 'evil.example:8089'")
+                && refused.body.contains("Console::allowed_hosts"),
+            "{}",
+            refused.body
+        );
+    }
+    for ours in ["127.0.0.1:8089", "localhost:8089", "[::1]:8089"] {
+        let answered = send(&c.app, get("/api/v1/endpoints", ours)).await;
+        assert_eq!(answered.status, StatusCode::OK, "{ours}: {}", answered.body);
+    }
+    // Given names are answered; any name once the application checks them itself.
+    let named = console(|sink| {
+        Console::new(sink)
+            .allowed_hosts(["Helpdesk.Example"])
+            .router()
+    });
+    let answered = send(&named.app, get("/api/v1/endpoints", "helpdesk.example")).await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
+    let refused = send(&named.app, get("/api/v1/endpoints", "evil.example")).await;
+    assert_eq!(refused.status, StatusCode::MISDIRECTED_REQUEST);
+    let any = console(|sink| Console::new(sink).any_host().router());
+    let answered = send(&any.app, get("/api/v1/endpoints", "evil.example")).await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
+    // With a token, the login form is not an oracle for another site either.
+    let tokened = console(|sink| Console::new(sink).require_token("s3cret-token").router());
+    let login = send(&tokened.app, get("/login", "evil.example")).await;
+    assert_eq!(login.status, StatusCode::MISDIRECTED_REQUEST);
 }

@@ -1,0 +1,165 @@
+//! The names (`Host`) a request may be for: the defence against DNS rebinding. A page of
+//! another site whose name its DNS then points at the console's address is, to the browser,
+//! of the same origin as the console: a console without a token of its own (nested behind
+//! an allow-list of addresses, or run on a laptop's loopback) would give it every endpoint
+//! and dead letter, and one with a token the login form's answers (a guessing oracle). Its
+//! requests name its own host; the console's own clients name `localhost`, a loopback
+//! address, or a name the application gave.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::Problem;
+
+/// The names requests may be for: given names (`Host` without its port, in any case) and,
+/// when asked, `localhost` (and `*.localhost`) and loopback addresses. What
+/// [`Console::allowed_hosts`](crate::Console::allowed_hosts) sets, and what `deskhook serve`
+/// checks in front of the whole daemon.
+#[derive(Clone, Debug)]
+pub struct AllowedHosts {
+    /// Given, lower case, without a port or an IPv6 literal's brackets.
+    named: Vec<String>,
+    /// `localhost` and loopback addresses too.
+    loopback: bool,
+}
+
+impl AllowedHosts {
+    /// The names `named` (a port or an IPv6 literal's brackets, if written, are left out),
+    /// and the loopback names when `loopback`.
+    pub fn new<S: AsRef<str>>(named: impl IntoIterator<Item = S>, loopback: bool) -> Self {
+        AllowedHosts {
+            named: named
+                .into_iter()
+                .map(|name| name_of(name.as_ref()).to_ascii_lowercase())
+                .collect(),
+            loopback,
+        }
+    }
+
+    /// Whether a request whose `Host` is `host` is for these names. `None` (no `Host`, as
+    /// HTTP/1.0 allows; browsers always send one) is.
+    pub fn allows(&self, host: Option<&str>) -> bool {
+        let Some(host) = host else {
+            return true;
+        };
+        let name = name_of(host).to_ascii_lowercase();
+        if self.named.contains(&name) {
+            return true;
+        }
+        self.loopback
+            && (name == "localhost"
+                || name.ends_with(".localhost")
+                // `::ffff:127.0.0.1`, a loopback address written as IPv6, too.
+                || name
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| ip.to_canonical().is_loopback()))
+    }
+
+    /// Whether the loopback names are allowed.
+    pub fn loopback(&self) -> bool {
+        self.loopback
+    }
+}
+
+/// The name of a `Host` value, without its port and an IPv6 literal's brackets.
+fn name_of(host: &str) -> &str {
+    let host = host.trim();
+    // An IPv6 address without brackets (as a name given may be written) has no port.
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        return host;
+    }
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    host.rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(name, _)| name)
+}
+
+/// The `Host` of `request` (`"?"` when it is not text).
+pub fn host_of(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::HOST)
+        .map(|value| value.to_str().unwrap_or("?"))
+}
+
+/// Answers `421 Misdirected Request` to a request for a name the console was not given.
+pub(crate) async fn only_ours(
+    State(hosts): State<Arc<AllowedHosts>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = host_of(&request);
+    if hosts.allows(host) {
+        return next.run(request).await;
+    }
+    let shown = deskhook::shown_in_log(host.unwrap_or_default());
+    static REFUSED: deskhook::Seldom = deskhook::Seldom::new();
+    if let Some(since) = REFUSED.due() {
+        log::warn!(
+            target: deskhook::LOG_TARGET,
+            "console: {since} request(s) for another host refused (421) since the last such \
+             line, this one for '{shown}'; the application gives the console's names with \
+             Console::allowed_hosts"
+        );
+    }
+    Problem::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        format!(
+            "this console answers requests for {}, not for '{shown}': a page of another site \
+             whose name resolves to this address must not reach it. The application gives \
+             the names it is reached by with Console::allowed_hosts (or Console::any_host \
+             when a proxy in front checks them)",
+            if hosts.loopback {
+                "localhost, a loopback address or the names it was given"
+            } else {
+                "the names it was given"
+            }
+        ),
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_names_and_those_given_are_allowed() {
+        let hosts = AllowedHosts::new(["Helpdesk.Example"], true);
+        for ours in [
+            "localhost:8089",
+            "LOCALHOST",
+            "127.0.0.1:8089",
+            "127.0.0.2",
+            "[::1]:8089",
+            "[::ffff:127.0.0.1]:8089",
+            "api.localhost:8089",
+            "helpdesk.example",
+            "HELPDESK.example:443",
+        ] {
+            assert!(hosts.allows(Some(ours)), "{ours}");
+        }
+        assert!(hosts.allows(None), "an HTTP/1.0 request without Host");
+        for other in [
+            "evil.example:8089",
+            "127.0.0.1.evil.example",
+            "10.0.0.1:8089",
+            "[::2]",
+            "[::ffff:10.0.0.1]",
+        ] {
+            assert!(!hosts.allows(Some(other)), "{other}");
+        }
+        let named = AllowedHosts::new(["helpdesk.example", "2001:db8::5", "[2001:db8::6]"], false);
+        assert!(named.allows(Some("helpdesk.example:8089")));
+        assert!(named.allows(Some("[2001:db8::5]:8089")));
+        assert!(named.allows(Some("[2001:db8::6]")));
+        assert!(!named.allows(Some("localhost:8089")));
+    }
+}
