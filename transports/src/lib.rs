@@ -86,6 +86,10 @@
 //! - The HTTP/1.1 client takes blank lines before an answer's status line off as they come
 //!   (in the head's 64 KiB): a receiver sending them one byte at a time had what came
 //!   parsed again at each, seconds of CPU per attempt.
+//! - A spool row of an event type this build does not know (a newer deskhook's, rolled
+//!   back) stays in the spool with its ticket's later events, rather than going to the dead
+//!   letters, where this build could neither deliver nor replay it and the ticket's later
+//!   events overtook it.
 //! - Dead letters past their retention in a spool go 10,000 per commit, and a delete from a
 //!   dead-letter file copies it to a file of its own name (`<file>.rewrite-<pid>-<n>`): two
 //!   processes deleting at once lost letters.

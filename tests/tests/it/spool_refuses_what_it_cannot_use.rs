@@ -313,7 +313,7 @@ fn an_unreadable_row_that_cannot_be_moved_does_not_hold_up_a_flush() {
     // A's row cannot be read, and no dead letter can be written.
     let db = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
     db.execute_batch(
-        "UPDATE events SET action = 'teleport' WHERE ticket = 'A';
+        "UPDATE events SET id = 'not-an-id' WHERE ticket = 'A';
          CREATE TRIGGER full BEFORE INSERT ON dead_letters
          BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
     )
@@ -330,6 +330,70 @@ fn an_unreadable_row_that_cannot_be_moved_does_not_hold_up_a_flush() {
     let _ = guard.shutdown(Duration::from_secs(5));
     // A's row waits for the next start.
     assert_eq!(spool::inspect(dir.path()).unwrap().pending, 1);
+}
+
+/// A row of an event type this build does not know (a newer deskhook wrote it, and was
+/// rolled back) is not this build's to end: it stays in the spool, and its ticket's later
+/// events wait behind it while the other tickets go. A deskhook that knows the type
+/// delivers them, in their order; no dead letter is written meanwhile.
+#[test]
+fn events_of_a_type_this_build_does_not_know_wait_with_their_tickets_later_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::ok();
+    // Rows 1 to 10 are ticket A's (more than a ticket holds in memory at once: its later
+    // rows are parked, and read back), row 11 is B's; row 7 becomes a newer deskhook's.
+    let mut tickets = vec![ticket("A"); 10];
+    tickets.push(ticket("B"));
+    kept_by_a_paused_endpoint(dir.path(), &receiver, &tickets);
+    let db = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    let ids: Vec<String> = db
+        .prepare("SELECT id FROM events ORDER BY row")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    db.execute(
+        "UPDATE events SET action = 'zenlix.escalate' WHERE row = 7",
+        [],
+    )
+    .unwrap();
+    let run = |receiver: &Receiver, wait: Duration| {
+        let (sink, guard) = HttpSink::builder()
+            .endpoint(endpoint("crm", receiver, "0s"))
+            .spool(Spool::builder(dir.path()).memory_window(8).open().unwrap())
+            .build()
+            .unwrap();
+        sink.endpoints().resume("crm").unwrap();
+        let flushed = guard.flush(wait);
+        drop(sink);
+        let _ = guard.shutdown(wait);
+        flushed
+    };
+    let sent = |receiver: &Receiver, n: usize| -> Vec<String> {
+        let received = receiver.wait_for(n);
+        let sent = received
+            .iter()
+            .map(|r| r.header("webhook-id").unwrap().to_owned());
+        sent.collect()
+    };
+    // A's first six events and B's go; A's seventh to tenth wait (a flush, and the
+    // shutdown, wait for them to their timeout).
+    assert!(run(&receiver, Duration::from_millis(300)).is_err());
+    let first = sent(&receiver, 7);
+    let of_a: Vec<&String> = first.iter().filter(|id| **id != ids[10]).collect();
+    assert_eq!(of_a, ids[..6].iter().collect::<Vec<_>>());
+    assert!(first.contains(&ids[10]));
+    assert_eq!(receiver.count(), 7);
+    assert_eq!(spool::inspect(dir.path()).unwrap().pending, 4);
+    assert!(spool::read_dead_letters(dir.path()).unwrap().is_empty());
+    // A deskhook that knows the type (here: the row made known again) sends them in order.
+    db.execute("UPDATE events SET action = 'comment' WHERE row = 7", [])
+        .unwrap();
+    let upgraded = Receiver::ok();
+    run(&upgraded, Duration::from_secs(10)).unwrap();
+    assert_eq!(sent(&upgraded, 4), ids[6..10]);
+    assert_eq!(spool::inspect(dir.path()).unwrap().pending, 0);
 }
 
 /// A run of a sink on the spool in `dir` whose endpoint `crm` (to `receiver`) is paused:

@@ -77,24 +77,27 @@ impl SpoolBacklog {
         if st.window.parked.is_empty() {
             return None;
         }
-        let low: Vec<(Arc<str>, i64)> = st
+        let low: Vec<(Arc<str>, (i64, i64))> = st
             .window
             .parked
             .iter()
             .filter(|(ticket, _)| {
                 st.schedule.ticket_len(ticket) <= per_ticket / 2 && !st.window.is_resting(ticket)
             })
-            .map(|(ticket, from)| (ticket.clone(), *from))
+            .filter_map(|(ticket, from)| {
+                let range = st.window.unpark_range(ticket, *from)?;
+                Some((ticket.clone(), range))
+            })
             .collect();
         let wall = SystemTime::now();
-        for (ticket, from) in low {
+        for (ticket, (from, through)) in low {
             if st.schedule.queued() >= bound {
                 break;
             }
             let limit = per_ticket - st.schedule.ticket_len(&ticket);
             let range = RowRange {
                 after: from - 1,
-                through: Some(st.window.loaded_through),
+                through: Some(through),
                 ticket: Some(&ticket),
             };
             let mut loaded = match self.store.load(lane, range, limit, load_room(engine)) {
@@ -103,6 +106,8 @@ impl SpoolBacklog {
             };
             let (next, read) = self.admit_ticket(engine, lane, st, &mut loaded, (now, wall));
             st.window.parked_rows = st.window.parked_rows.saturating_sub(read);
+            // Read up to a row of a type this build does not know, it stays parked there.
+            let stranded = st.window.stranded.get(&ticket).copied();
             match next {
                 // The budget ran out: the rest waits on disk.
                 Some(row) => {
@@ -110,11 +115,17 @@ impl SpoolBacklog {
                     st.window.load_again = Some(later(now, BUDGET_WAIT));
                     return st.window.load_again;
                 }
-                None if (loaded.rows as usize) < limit => {
-                    st.window.parked.remove(&ticket);
-                }
+                None if (loaded.rows as usize) < limit => match stranded {
+                    Some(at) => {
+                        st.window.parked.insert(ticket, at);
+                    }
+                    None => {
+                        st.window.parked.remove(&ticket);
+                    }
+                },
                 None => {
-                    st.window.parked.insert(ticket, loaded.through + 1);
+                    let from = (loaded.through + 1).min(stranded.unwrap_or(i64::MAX));
+                    st.window.parked.insert(ticket, from);
                 }
             }
         }
@@ -196,14 +207,23 @@ impl SpoolBacklog {
         at: (Instant, SystemTime),
     ) -> (Option<i64>, u64) {
         let mut read = loaded.bad;
+        // A row of a type this build does not know holds the ticket's later rows (read back
+        // rows were all of known types when first read: this is for safety's sake).
+        let first_unknown = loaded.unknown.first().map_or(i64::MAX, |u| u.row);
+        for unknown in loaded.unknown.drain(..) {
+            st.window.hold_unknown(unknown.ticket, unknown.row);
+        }
         for (job, due) in loaded.jobs.drain(..) {
             let row = job.row.unwrap_or(loaded.through);
+            if row > first_unknown {
+                return (None, read);
+            }
             if !self.admit(engine, lane, st, job, due, at) {
                 return (Some(row), read);
             }
             read += 1;
         }
-        (loaded.stopped_at, read)
+        (loaded.stopped_at.filter(|row| *row < first_unknown), read)
     }
 
     /// [`Backlog::refill`] at `now`, but for the resting tickets' next instant.
@@ -296,8 +316,14 @@ impl SpoolBacklog {
         }
         let wall = SystemTime::now();
         let mut read_through = loaded.through;
+        // Rows of types this build does not know hold their tickets from there, in the
+        // order of the rows: a ticket's earlier rows go, its later ones wait.
+        let mut unknown = loaded.unknown.into_iter().peekable();
         for (job, due) in loaded.jobs {
             let row = job.row.unwrap_or(read_through);
+            while let Some(held) = unknown.next_if(|u| u.row < row) {
+                st.window.hold_unknown(held.ticket, held.row);
+            }
             // A ticket with its share in memory already keeps the rest on disk; so do the
             // later rows of a ticket parked, or resting, before.
             if st.window.parked.contains_key(job.key()) {
@@ -319,6 +345,9 @@ impl SpoolBacklog {
                 st.window.load_again = Some(later(now, BUDGET_WAIT));
                 break;
             }
+        }
+        for held in unknown.take_while(|u| u.row <= read_through) {
+            st.window.hold_unknown(held.ticket, held.row);
         }
         st.window.loaded_through = st.window.loaded_through.max(read_through);
         let added = st.schedule.queued().saturating_sub(st.schedule.held_back()) > active;

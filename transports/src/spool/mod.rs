@@ -91,6 +91,12 @@
 //! undelivered in the spool rather than in the dead letters. A spool of an earlier format is
 //! migrated when opened.
 //!
+//! A row this build cannot read goes to the dead letters, but one of an event type it does
+//! not know (written by a newer deskhook that was rolled back) is not its to end: it stays
+//! in the spool, its ticket's later events wait behind it (logged, an error at most once a
+//! minute), and the other tickets go; a flush waits for them until its timeout. The
+//! deskhook that wrote it delivers them, in order.
+//!
 //! # Endpoints change
 //!
 //! Rows belong to an endpoint by name. After a restart, the rows of an endpoint that is not

@@ -52,6 +52,34 @@ pub(crate) struct Loaded {
     /// The row the load stopped before, left unread because its job would not fit in the
     /// memory room it was given ([`LoadRoom`]).
     pub(crate) stopped_at: Option<i64>,
+    /// Rows of event types this build does not know, oldest first: left on disk (see
+    /// [`Unknown`]).
+    pub(crate) unknown: Vec<Unknown>,
+}
+
+/// A row of an event type this build does not know, with a good id: written by a newer
+/// deskhook (rolled back since, or an older tool run on its spool). Not this build's to end:
+/// it stays on disk, and its ticket's later rows wait behind it (they would overtake it),
+/// for a deskhook that knows it. Moved to the dead letters, it could be neither delivered
+/// nor replayed by this build, and would be pruned with them.
+#[derive(Debug)]
+pub(crate) struct Unknown {
+    pub(crate) row: i64,
+    pub(crate) ticket: Arc<str>,
+}
+
+/// Why a row cannot be a job.
+enum Undecodable {
+    /// Of an event type this build does not know (its type's name).
+    Unknown { ticket: String, event_type: String },
+    /// Unreadable: it goes to the dead letters.
+    Bad(String),
+}
+
+impl From<String> for Undecodable {
+    fn from(why: String) -> Undecodable {
+        Undecodable::Bad(why)
+    }
 }
 
 /// The memory the jobs of one [`SpoolStore::load`] may take: their bodies, each with its
@@ -394,6 +422,7 @@ impl SpoolStore {
             rows: 0,
             bad: 0,
             stopped_at: None,
+            unknown: Vec::new(),
         };
         let mut free = room.free;
         while let Some(r) = rows.next().map_err(|e| failing(db, &e))? {
@@ -413,7 +442,28 @@ impl SpoolStore {
             loaded.rows += 1;
             match self.decode(r) {
                 Ok(job) => loaded.jobs.push(job),
-                Err(why) => {
+                Err(Undecodable::Unknown { ticket, event_type }) => {
+                    static WAITING: deskhook::Seldom = deskhook::Seldom::new();
+                    if let Some(since) = WAITING.due() {
+                        log::error!(
+                            target: deskhook::LOG_TARGET,
+                            "spool {}: {since} row(s) of event types this deskhook does not \
+                             know since the last such line (this one: row {row} of endpoint \
+                             '{}', ticket '{}', event type '{}'): a newer deskhook wrote \
+                             them. They stay in the spool, and their tickets' later events \
+                             wait behind them: run the newer deskhook to deliver them",
+                            self.core.db.display(),
+                            lane.name,
+                            deskhook::shown_in_log(&ticket),
+                            deskhook::shown_in_log(&event_type)
+                        );
+                    }
+                    loaded.unknown.push(Unknown {
+                        row,
+                        ticket: ticket.into(),
+                    });
+                }
+                Err(Undecodable::Bad(why)) => {
                     loaded.bad += 1;
                     // Its move given up already (and the row let go of): read again after a
                     // load that stopped before it, it is not moved, nor finished, twice.
@@ -445,7 +495,7 @@ impl SpoolStore {
     }
 
     /// A row of `events` as a job, or why it cannot be one.
-    fn decode(&self, r: &rusqlite::Row<'_>) -> Result<StoredJob, String> {
+    fn decode(&self, r: &rusqlite::Row<'_>) -> Result<StoredJob, Undecodable> {
         let text = |i: usize| r.get::<_, String>(i).map_err(|e| e.to_string());
         let row: i64 = r.get(0).map_err(|e| e.to_string())?;
         let id_text = text(1)?;
@@ -455,8 +505,12 @@ impl SpoolStore {
         // Spools written before other formats hold plain action names, which read as Zenlix
         // event types.
         let type_text = text(2)?;
-        let event_type = EventType::from_wire(&type_text)
-            .ok_or_else(|| format!("unknown event type '{type_text}'"))?;
+        let Some(event_type) = EventType::from_wire(&type_text) else {
+            return Err(Undecodable::Unknown {
+                ticket: text(3)?,
+                event_type: type_text,
+            });
+        };
         let next_at: i64 = r.get(7).map_err(|e| e.to_string())?;
         let due = (!self.core.settings.ignore_backoff && next_at > 0)
             .then(|| UNIX_EPOCH + std::time::Duration::from_millis(next_at.unsigned_abs()));

@@ -175,20 +175,52 @@ fn an_unreadable_row_goes_to_the_dead_letters_and_the_rest_loads() {
     let (store, lane) = store_with_three_rows(dir.path());
     let writer = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
     writer
-        .execute("UPDATE events SET action = 'teleport' WHERE row = 2", [])
+        .execute("UPDATE events SET id = 'not-an-id' WHERE row = 2", [])
         .unwrap();
     let loaded = all_rows(&store, &lane);
     assert_eq!((loaded.rows, loaded.bad, loaded.through), (3, 1, 3));
     let rows: Vec<i64> = loaded.jobs.iter().map(|(j, _)| j.row.unwrap()).collect();
     assert_eq!(rows, [1, 3]);
+    assert!(loaded.unknown.is_empty());
     store.shut();
     let letters = super::super::schema::dead_letters(&writer).unwrap();
     assert_eq!(letters.len(), 1);
     assert!(
-        letters[0].reason.contains("unknown event type 'teleport'"),
+        letters[0].reason.contains("bad event id 'not-an-id'"),
         "{letters:?}"
     );
     assert_eq!(letters[0].url, "http://127.0.0.1:9/");
+}
+
+#[test]
+fn a_row_of_an_event_type_this_build_does_not_know_stays_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_three_rows(dir.path());
+    let writer = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+    writer
+        .execute(
+            "UPDATE events SET action = 'zenlix.teleport' WHERE row = 2",
+            [],
+        )
+        .unwrap();
+    let loaded = all_rows(&store, &lane);
+    assert_eq!((loaded.rows, loaded.bad, loaded.through), (3, 0, 3));
+    let rows: Vec<i64> = loaded.jobs.iter().map(|(j, _)| j.row.unwrap()).collect();
+    assert_eq!(rows, [1, 3]);
+    let unknown: Vec<(i64, &str)> = loaded.unknown.iter().map(|u| (u.row, &*u.ticket)).collect();
+    assert_eq!(unknown, [(2, "A")]);
+    store.shut();
+    assert!(
+        super::super::schema::dead_letters(&writer)
+            .unwrap()
+            .is_empty()
+    );
+    let left: i64 = writer
+        .query_row("SELECT count(*) FROM events WHERE row = 2", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(left, 1);
 }
 
 #[test]

@@ -26,6 +26,10 @@ pub(crate) struct Window {
     pub(crate) parked: HashMap<Arc<str>, i64>,
     /// Rows of parked tickets left on disk.
     pub(crate) parked_rows: u64,
+    /// Tickets held at a row of an event type this build does not know (a newer deskhook's),
+    /// and that row: parked from it at the latest, and never read back from it by this
+    /// process (see [`hold_unknown`](Window::hold_unknown)).
+    pub(crate) stranded: HashMap<Arc<str>, i64>,
     /// After a failed read (or a spent memory budget), when to try again.
     pub(crate) load_again: Option<Instant>,
     /// Tickets set aside: their rows loaded before wait on disk again.
@@ -293,12 +297,35 @@ impl Window {
         hurried
     }
 
+    /// Holds ticket `key` at `row`, of an event type this build does not know: the row and
+    /// the ticket's later ones stay on disk (it is parked from there, or from an earlier row
+    /// it was parked at), for a deskhook that knows the type; its earlier rows go as they
+    /// would. The first such row of a ticket is the one kept.
+    pub(crate) fn hold_unknown(&mut self, key: Arc<str>, row: i64) {
+        self.parked_rows += 1;
+        let from = self.parked.entry(key.clone()).or_insert(row);
+        *from = (*from).min(row);
+        let at = self.stranded.entry(key).or_insert(row);
+        *at = (*at).min(row);
+    }
+
+    /// Where ticket `key`, parked, is read back from, and through which row: `None` when its
+    /// next row is one of a type this build does not know (it is not read back).
+    pub(crate) fn unpark_range(&self, key: &str, from: i64) -> Option<(i64, i64)> {
+        match self.stranded.get(key) {
+            Some(&at) if at <= from => None,
+            Some(&at) => Some((from, self.loaded_through.min(at - 1))),
+            None => Some((from, self.loaded_through)),
+        }
+    }
+
     /// Every row of the lane up to `last` left the spool (moved to the dead letters):
     /// nothing is left to read back.
     pub(crate) fn let_go(&mut self, last: i64) {
         self.loaded_through = self.loaded_through.max(last);
         self.parked.clear();
         self.parked_rows = 0;
+        self.stranded.clear();
         self.resting.clear();
         self.resting_jobs = 0;
         self.sleeping.clear();
@@ -594,5 +621,27 @@ mod tests {
         assert!(!window.is_resting("A") && window.parked.is_empty());
         assert_eq!((window.resting_jobs(), window.parked_rows), (0, 0));
         assert_eq!(window.take_awake(Instant::now()), None);
+    }
+
+    #[test]
+    fn a_ticket_held_at_a_row_of_an_unknown_type_is_read_back_up_to_it_only() {
+        let mut window = Window {
+            loaded_through: 20,
+            ..Window::default()
+        };
+        // Parked from row 3 before: read back from there, up to the row before 9.
+        window.parked.insert(key("A"), 3);
+        window.hold_unknown(key("A"), 9);
+        assert_eq!(window.parked["A"], 3);
+        assert_eq!(window.unpark_range("A", 3), Some((3, 8)));
+        assert_eq!(window.unpark_range("A", 9), None);
+        // Not parked before: parked from it, and never read back; the first row is kept.
+        window.hold_unknown(key("B"), 12);
+        window.hold_unknown(key("B"), 15);
+        assert_eq!((window.parked["B"], window.stranded["B"]), (12, 12));
+        assert_eq!(window.unpark_range("B", 12), None);
+        assert_eq!(window.unpark_range("C", 4), Some((4, 20)));
+        window.let_go(30);
+        assert!(window.stranded.is_empty() && window.parked.is_empty());
     }
 }
