@@ -112,6 +112,9 @@
 //!   **Upgrading:** a console reached by a name is given it with `allowed_hosts`, or, when
 //!   something in front checks `Host`, built with [`Console::any_host`].
 //! - A replay or a delete names 1,000 keys at most (a replay of more goes by a filter).
+//! - A replay from the page some of whose letters could not be replayed, or are still
+//!   listed though replayed, answers with a page that names them, with why, and a form
+//!   that deletes those still listed (the list's flash gave counts only).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

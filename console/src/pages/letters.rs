@@ -15,18 +15,90 @@ use super::{
 use crate::guard::{Base, CsrfToken};
 use crate::{Problem, State, blocking};
 
-/// The page's query after a replay: how many were replayed, could not be, and (when any)
-/// are still listed though replayed.
-fn replayed_done(replayed: &deskhook_transports::delivery::Replayed) -> String {
-    let mut done = format!(
-        "done=replayed&n={}&failed={}",
-        replayed.replayed,
-        replayed.failed.len()
-    );
-    if !replayed.still_listed.is_empty() {
-        done.push_str(&format!("&listed={}", replayed.still_listed.len()));
+/// What a replay or delete did: the list's query that says so, or, after a replay some of
+/// whose letters could not be replayed or are still listed, a page of its own.
+enum Done {
+    Query(String),
+    Replayed(deskhook_transports::delivery::Replayed),
+}
+
+impl Done {
+    /// After a replay: the list says how many went when all of them did; else the result
+    /// page says which did not, and why.
+    fn replayed(replayed: deskhook_transports::delivery::Replayed) -> Done {
+        if replayed.failed.is_empty() && replayed.still_listed.is_empty() {
+            Done::Query(format!("done=replayed&n={}", replayed.replayed))
+        } else {
+            Done::Replayed(replayed)
+        }
     }
-    done
+}
+
+/// The reasons shown at most on a replay's result page.
+const SHOWN_FAILURES: usize = 200;
+
+/// A replay's result page, when letters could not be replayed (with why: they stay) or were
+/// replayed but are still listed. On the list they would look like the others, their
+/// reasons lost, and "Replay all matching" beside those still listed would send them twice:
+/// here they are named, with a form that deletes those still listed. `filter` is the list's,
+/// which the links and the delete go back to.
+fn replay_result(
+    base: &Base,
+    csrf: &CsrfToken,
+    filter: &DeadLetterQuery,
+    replayed: &deskhook_transports::delivery::Replayed,
+) -> super::Page {
+    let back = base.at(&format!("/dead-letters?{}", filter_query(filter)));
+    let back = back.trim_end_matches(['&', '?']).to_owned();
+    let listed = replayed.still_listed.len();
+    let failed = replayed.failed.len();
+    let counted = |n: usize, noun| counted(u64::try_from(n).unwrap_or(u64::MAX), noun);
+    layout(
+        base,
+        "Replay",
+        None,
+        html! {
+            h1 { "Replay" }
+            p { (counted(replayed.replayed, "dead letter")) " replayed." }
+            @if listed > 0 {
+                section {
+                    h2 { (counted(listed, "letter")) " replayed but still listed" }
+                    p.error {
+                        "They were queued again, but could not be taken out of the dead letters "
+                        "(the log says why). Delete them: replaying them again would send them twice."
+                    }
+                    form method="post" action=(base.at("/dead-letters/delete")) {
+                        (csrf_field(csrf))
+                        @for (name, value) in filter_fields(filter) {
+                            input type="hidden" name=(name) value=(value);
+                        }
+                        @for key in &replayed.still_listed {
+                            input type="hidden" name="key" value=(key);
+                        }
+                        button type="submit" { "Delete these " (listed) }
+                    }
+                }
+            }
+            @if failed > 0 {
+                section {
+                    h2 { (counted(failed, "letter")) " not replayed" }
+                    p.hint { "They stay in the dead letters, with the later letters of their tickets." }
+                    table.failures {
+                        thead { tr { th { "Letter" } th { "Why" } } }
+                        tbody {
+                            @for (key, reason) in replayed.failed.iter().take(SHOWN_FAILURES) {
+                                tr { td { code { (key) } } td { (reason) } }
+                            }
+                        }
+                    }
+                    @if failed > SHOWN_FAILURES {
+                        p.hint { "And " (failed - SHOWN_FAILURES) " more, for the same kinds of reasons." }
+                    }
+                }
+            }
+            p { a href=(back) { "Back to the dead letters" } }
+        },
+    )
 }
 
 /// What the dead letters page is asked for.
@@ -39,9 +111,6 @@ pub(crate) struct LettersQuery {
     before: Option<u64>,
     done: Option<String>,
     n: Option<usize>,
-    failed: Option<usize>,
-    /// Replayed, but still listed (they could not be taken out of the dead letters).
-    listed: Option<usize>,
 }
 
 fn nonempty(value: &Option<String>) -> Option<String> {
@@ -87,24 +156,7 @@ pub(crate) async fn list(
         Err(problem) => return error_page(&base, &problem).into_response(),
     };
     let flash = match query.done.as_deref() {
-        Some("replayed") => Some(format!(
-            "{} replayed{}{}.",
-            query.n.unwrap_or(0),
-            match query.failed.unwrap_or(0) {
-                0 => String::new(),
-                n => format!(
-                    "; {n} could not be (their endpoint is gone, disabled by a 410, now another tenant's or no longer taking their type, \
-                     their body is over its max_payload, or they were already replayed)"
-                ),
-            },
-            match query.listed.unwrap_or(0) {
-                0 => String::new(),
-                n => format!(
-                    "; {n} of those replayed could not be taken out of the dead letters and are \
-                     still listed: delete them, do not replay them again (that would send them twice)"
-                ),
-            }
-        )),
+        Some("replayed") => Some(format!("{} replayed.", query.n.unwrap_or(0))),
         Some("deleted") => Some(format!("{} deleted.", query.n.unwrap_or(0))),
         _ => None,
     };
@@ -251,6 +303,7 @@ fn filter_words(query: &DeadLetterQuery) -> String {
 pub(crate) async fn act(
     Shared(state): Shared<State>,
     base: Base,
+    csrf: CsrfToken,
     headers: HeaderMap,
     Path(action): Path<String>,
     form: Form,
@@ -278,6 +331,7 @@ pub(crate) async fn act(
         matches!(form.get("which"), Some("matching" | "endpoint")) && form.get("key_one").is_none();
     let sink = state.sink.clone();
     let back_to = filter_query(&filter);
+    let shown_filter = filter.clone();
     let done = blocking(move || {
         let letters = sink.dead_letters();
         match action.as_str() {
@@ -288,18 +342,17 @@ pub(crate) async fn act(
                         "replaying all matching letters needs a filter (an endpoint, a tenant, an event type or a ticket); filter the page first",
                     ));
                 }
-                let replayed = letters.replay_matching(&filter)?;
-                Ok(replayed_done(&replayed))
+                Ok(Done::replayed(letters.replay_matching(&filter)?))
             }
             "replay" | "delete" if keys.is_empty() => Err(Problem::field(
                 "key",
                 "select the dead letters first (the check boxes on the left)",
             )),
-            "replay" => {
-                let replayed = letters.replay(&keys)?;
-                Ok(replayed_done(&replayed))
-            }
-            "delete" => Ok(format!("done=deleted&n={}", letters.delete(&keys)?)),
+            "replay" => Ok(Done::replayed(letters.replay(&keys)?)),
+            "delete" => Ok(Done::Query(format!(
+                "done=deleted&n={}",
+                letters.delete(&keys)?
+            ))),
             other => Err(Problem::new(
                 axum::http::StatusCode::NOT_FOUND,
                 format!("there is no action '{other}'; replay or delete"),
@@ -308,8 +361,11 @@ pub(crate) async fn act(
     })
     .await;
     match done {
-        Ok(done) => {
+        Ok(Done::Query(done)) => {
             Redirect::to(&base.at(&format!("/dead-letters?{back_to}{done}"))).into_response()
+        }
+        Ok(Done::Replayed(replayed)) => {
+            replay_result(&base, &csrf, &shown_filter, &replayed).into_response()
         }
         Err(problem) => error_page(&base, &problem).into_response(),
     }
@@ -451,4 +507,44 @@ pub(crate) async fn event(
         },
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_result_names_the_letters_still_listed_with_a_form_that_deletes_them() {
+        let base = Base("/admin".to_owned(), None);
+        let csrf = CsrfToken("t0ken".to_owned());
+        let filter = DeadLetterQuery {
+            tenant: Some("acme".to_owned()),
+            ..DeadLetterQuery::new()
+        };
+        let mut replayed = deskhook_transports::delivery::Replayed::default();
+        replayed.replayed = 3;
+        replayed.still_listed = vec!["r7".to_owned(), "r9".to_owned()];
+        replayed.failed = vec![("r4".to_owned(), "endpoint 'crm' is <gone>".to_owned())];
+        let page = replay_result(&base, &csrf, &filter, &replayed)
+            .markup
+            .into_string();
+        for said in [
+            "3 dead letters replayed.",
+            "2 letters replayed but still listed",
+            r#"<form method="post" action="/admin/dead-letters/delete">"#,
+            r#"<input type="hidden" name="tenant" value="acme">"#,
+            r#"<input type="hidden" name="key" value="r7">"#,
+            r#"<input type="hidden" name="key" value="r9">"#,
+            "Delete these 2",
+            "1 letter not replayed",
+            "endpoint 'crm' is &lt;gone&gt;",
+            r#"<a href="/admin/dead-letters?tenant=acme">"#,
+        ] {
+            assert!(page.contains(said), "{said}: {page}");
+        }
+        // All replayed: the list says so.
+        let mut all = deskhook_transports::delivery::Replayed::default();
+        all.replayed = 2;
+        assert!(matches!(Done::replayed(all), Done::Query(q) if q == "done=replayed&n=2"));
+    }
 }
