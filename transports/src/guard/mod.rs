@@ -583,6 +583,19 @@ fn credentials_without_scheme(url: &Url) -> bool {
 /// cannot let a rebinding through.
 pub const VETTED_ANSWER_REUSE: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long an origin's lookup under way is shared by the attempts that need its answer
+/// before another is begun: two connect timeouts, and 10 s at least. A resolver that never
+/// answers (a stuck name-service module; the system resolver waits 5 s a try) costs an
+/// origin one lookup thread per this long, not one per attempt: with an endpoint's connect
+/// timeout of a millisecond, two of them began a thread for nearly every attempt, each left
+/// waiting. An attempt waits for the answer until its own connect timeout all the same.
+#[cfg(any(feature = "http-blocking", feature = "_async"))]
+pub(crate) fn lookup_stuck_after(connect_timeout: std::time::Duration) -> std::time::Duration {
+    connect_timeout
+        .saturating_mul(2)
+        .max(std::time::Duration::from_secs(10))
+}
+
 #[cfg(feature = "http-blocking")]
 mod resolver;
 #[cfg(feature = "http-blocking")]

@@ -537,8 +537,7 @@ impl Origin {
         }
         let mut lookup = {
             let mut resolving = lock(&self.resolving);
-            // As the blocking transport's: two connect timeouts.
-            let stuck_after = self.connect_timeout.saturating_mul(2);
+            let stuck_after = crate::guard::lookup_stuck_after(self.connect_timeout);
             match resolving.as_ref() {
                 Some(under_way) if shared(under_way, stuck_after) => under_way.1.clone(),
                 _ => {

@@ -167,6 +167,20 @@ fn a_kept_connection_is_reused_within_idle_reuse_or_while_in_use() {
 }
 
 #[test]
+fn a_lookup_looks_stuck_after_two_connect_timeouts_and_ten_seconds_at_least() {
+    let stuck_after = crate::guard::lookup_stuck_after;
+    assert_eq!(
+        stuck_after(Duration::from_millis(1)),
+        Duration::from_secs(10)
+    );
+    assert_eq!(
+        stuck_after(Duration::from_secs(30)),
+        Duration::from_secs(60)
+    );
+    assert_eq!(stuck_after(Duration::MAX), Duration::MAX);
+}
+
+#[test]
 fn a_lookup_is_shared_while_under_way_not_stuck_and_when_it_found_addresses() {
     let stuck_after = Duration::from_secs(2);
     let now = Instant::now();

@@ -290,7 +290,9 @@ impl Origin {
         let lookup = {
             let mut resolving = lock(&self.resolving);
             match resolving.as_ref() {
-                Some(lookup) if lookup.shared(self.connect_timeout * 2) => lookup.clone(),
+                Some(lookup) if lookup.shared(guard::lookup_stuck_after(self.connect_timeout)) => {
+                    lookup.clone()
+                }
                 _ => {
                     let lookup = Arc::new(Lookup {
                         began: Instant::now(),
