@@ -149,7 +149,7 @@ fn live(now: Instant, opened: Instant, used: Instant) -> bool {
 
 /// Longest body of `POST /login` (the form token, the token, and the page to go back to)
 /// read: anyone can send it.
-const MAX_LOGIN_FORM: usize = 16 * 1024;
+pub(crate) const MAX_LOGIN_FORM: usize = 16 * 1024;
 
 /// What the token check needs.
 struct Auth {

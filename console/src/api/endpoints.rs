@@ -324,8 +324,9 @@ fn changed_since_if_match(name: &str, now: &str) -> Problem {
     Problem::new(
         StatusCode::PRECONDITION_FAILED,
         format!(
-            "endpoint '{name}' changed since the version of If-Match; nothing was done: GET it \
-             again (ETag \"{now}\") and decide on that"
+            "endpoint '{name}' changed since the version of If-Match (or that version is from \
+             before the console restarted: versions are the running console's); nothing was \
+             done: GET it again (ETag \"{now}\") and decide on that"
         ),
     )
 }

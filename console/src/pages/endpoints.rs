@@ -564,8 +564,9 @@ fn changed_meanwhile(name: &str) -> Problem {
     Problem::new(
         StatusCode::CONFLICT,
         format!(
-            "endpoint '{name}' was changed by someone else since this form was opened; nothing \
-             was saved: open it again to see the new settings"
+            "endpoint '{name}' was changed since this form was opened (by someone else, or its \
+             settings' version is from before the console restarted); nothing was saved: open \
+             it again to see the settings as they are"
         ),
     )
 }

@@ -289,20 +289,37 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Form, Response> {
-        // Read up to MAX_FORM (the routes' body limit), no further.
+        use axum::extract::FromRequestParts as _;
+        let (mut parts, body) = request.into_parts();
+        let Ok(base) = Base::from_request_parts(&mut parts, state).await;
+        // The login form's limit is its own (read before the token is checked).
+        let limit = if parts.uri.path().ends_with("/login") {
+            crate::guard::MAX_LOGIN_FORM
+        } else {
+            MAX_FORM
+        };
+        let request = Request::from_parts(parts, body);
+        // Read up to the route's body limit, no further; a form that does not come whole
+        // gets a page that says why, as every page's error does.
         let bytes = match axum::body::Bytes::from_request(request, state).await {
             Ok(bytes) => bytes,
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "the form is over {} KiB, the most the console reads",
-                        MAX_FORM / 1024
-                    ),
-                )
-                .into_response());
+            Err(rejection) => {
+                let problem = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!(
+                            "the form is over {} KiB, the most the console reads",
+                            limit / 1024
+                        ),
+                    )
+                } else {
+                    Problem::new(
+                        rejection.status(),
+                        format!("the form could not be read: {}", rejection.body_text()),
+                    )
+                };
+                return Err(error_page(&base, &problem).into_response());
             }
-            Err(rejection) => return Err(rejection.into_response()),
         };
         Ok(Form(
             form_urlencoded::parse(&bytes)

@@ -791,5 +791,23 @@ async fn request_bodies_past_their_limit_are_refused_with_the_limit_named() {
         "{}",
         refused.body
     );
+    // A page, as the form's other errors get.
+    let html = refused.headers[header::CONTENT_TYPE].to_str().unwrap();
+    assert!(html.starts_with("text/html"), "{html}");
     assert!(c.sink.endpoints().is_empty(), "nothing created");
+    // The login form's limit is its own.
+    let tokened = console(|sink| {
+        deskhook_console::Console::new(sink)
+            .require_token("s3cret-token")
+            .router()
+    });
+    let pad = "x".repeat(20 * 1024);
+    let login = super::form("/login", token, &[("token", "x"), ("pad", &pad)]);
+    let refused = send(&tokened.app, login).await;
+    assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        refused.body.contains("the form is over 16 KiB"),
+        "{}",
+        refused.body
+    );
 }

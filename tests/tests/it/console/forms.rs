@@ -134,7 +134,9 @@ async fn the_endpoint_forms_create_edit_rotate_and_refuse_with_the_field_named()
     .await;
     assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
     assert!(
-        stale.body.contains("changed by someone else"),
+        stale
+            .body
+            .contains("was changed since this form was opened (by someone else"),
         "{}",
         stale.body
     );
