@@ -98,9 +98,10 @@ pub enum Error {
         /// Events being attempted.
         in_flight: usize,
         /// Of the queued events, those for endpoints that could make no attempt before the
-        /// deadline: paused, or waiting past it for a retry, a breaker's cool-down, a
-        /// receiver's `Retry-After` or a rate limit's next token. Counted only when they were
-        /// all that was left, nothing in flight (else 0).
+        /// deadline: paused, waiting past it for a retry, a breaker's cool-down, a
+        /// receiver's `Retry-After` or a rate limit's next token, or held in a spool behind
+        /// an event of a type this build does not know. Counted only when they were all
+        /// that was left, nothing in flight (else 0).
         held: usize,
         /// The endpoints holding the `held` events, by name.
         held_by: Vec<String>,
@@ -265,8 +266,9 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "{held} event(s) queued for endpoints that cannot send within {timeout} \
-                     (paused, or waiting past it for a retry, a cool-down, a Retry-After or \
-                     a rate limit): "
+                     (paused, waiting past it for a retry, a cool-down, a Retry-After or a \
+                     rate limit, or, in a spool, behind an event of a type only a newer \
+                     deskhook knows): "
                 )?;
                 const NAMED: usize = 5;
                 for (i, name) in held_by.iter().take(NAMED).enumerate() {

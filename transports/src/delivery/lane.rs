@@ -233,16 +233,20 @@ impl LaneState {
             return true;
         }
         // Jobs not in the schedule: with a spool, tickets set aside until an instant, or
-        // until the lane can send; and the others (in the inbox, or a spool's rows not read
-        // yet), which may be ready now but wait for what holds the lane all the same.
-        let unread = outstanding > self.schedule.queued() + self.window.resting_jobs();
+        // until the lane can send; rows held behind a row of a type this build does not
+        // know, which never go while it runs; and the others (in the inbox, or a spool's
+        // rows not read yet), which may be ready now but wait for what holds the lane all
+        // the same.
+        let stranded = self.window.stranded_rows();
+        let unread = outstanding > self.schedule.queued() + self.window.resting_jobs() + stranded;
         let first = if self.schedule.has_ready() || self.window.waits_for_lane() || unread {
             now
         } else {
             let due = [self.schedule.next_due(), self.window.next_wake()];
             match due.into_iter().flatten().min() {
                 Some(at) => at,
-                None => return false,
+                // All that is left is held for a newer deskhook.
+                None => return stranded > 0,
             }
         };
         let token = match (&self.bucket, &route.endpoint.rate_limit) {

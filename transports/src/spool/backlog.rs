@@ -85,8 +85,8 @@ impl SpoolBacklog {
                 st.schedule.ticket_len(ticket) <= per_ticket / 2 && !st.window.is_resting(ticket)
             })
             .filter_map(|(ticket, from)| {
-                let range = st.window.unpark_range(ticket, *from)?;
-                Some((ticket.clone(), range))
+                let through = st.window.unpark_through(ticket, *from)?;
+                Some((ticket.clone(), (*from, through)))
             })
             .collect();
         let wall = SystemTime::now();
@@ -106,8 +106,12 @@ impl SpoolBacklog {
             };
             let (next, read) = self.admit_ticket(engine, lane, st, &mut loaded, (now, wall));
             st.window.parked_rows = st.window.parked_rows.saturating_sub(read);
-            // Read up to a row of a type this build does not know, it stays parked there.
-            let stranded = st.window.stranded.get(&ticket).copied();
+            // Read up to its row of a type this build does not know, if it has one: what is
+            // left is held (`Window::stranded_at`), not parked.
+            let held = st
+                .window
+                .unpark_through(&ticket, loaded.through + 1)
+                .is_none();
             match next {
                 // The budget ran out: the rest waits on disk.
                 Some(row) => {
@@ -115,17 +119,11 @@ impl SpoolBacklog {
                     st.window.load_again = Some(later(now, BUDGET_WAIT));
                     return st.window.load_again;
                 }
-                None if (loaded.rows as usize) < limit => match stranded {
-                    Some(at) => {
-                        st.window.parked.insert(ticket, at);
-                    }
-                    None => {
-                        st.window.parked.remove(&ticket);
-                    }
-                },
+                None if (loaded.rows as usize) < limit || held => {
+                    st.window.parked.remove(&ticket);
+                }
                 None => {
-                    let from = (loaded.through + 1).min(stranded.unwrap_or(i64::MAX));
-                    st.window.parked.insert(ticket, from);
+                    st.window.parked.insert(ticket, loaded.through + 1);
                 }
             }
         }
@@ -213,8 +211,15 @@ impl SpoolBacklog {
         for unknown in loaded.unknown.drain(..) {
             st.window.hold_unknown(unknown.ticket, unknown.row);
         }
+        let row_of = |job: &Job| job.row.unwrap_or(loaded.through);
+        let behind = loaded
+            .jobs
+            .iter()
+            .filter(|(job, _)| row_of(job) > first_unknown);
+        let behind = behind.count();
+        st.window.strand(behind);
         for (job, due) in loaded.jobs.drain(..) {
-            let row = job.row.unwrap_or(loaded.through);
+            let row = row_of(&job);
             if row > first_unknown {
                 return (None, read);
             }
@@ -323,6 +328,10 @@ impl SpoolBacklog {
             let row = job.row.unwrap_or(read_through);
             while let Some(held) = unknown.next_if(|u| u.row < row) {
                 st.window.hold_unknown(held.ticket, held.row);
+            }
+            // Behind a row of a type this build does not know: held on disk with it.
+            if st.window.stranded_at(job.key(), row) {
+                continue;
             }
             // A ticket with its share in memory already keeps the rest on disk; so do the
             // later rows of a ticket parked, or resting, before.

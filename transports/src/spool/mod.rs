@@ -94,8 +94,9 @@
 //! A row this build cannot read goes to the dead letters, but one of an event type it does
 //! not know (written by a newer deskhook that was rolled back) is not its to end: it stays
 //! in the spool, its ticket's later events wait behind it (logged, an error at most once a
-//! minute), and the other tickets go; a flush waits for them until its timeout. The
-//! deskhook that wrote it delivers them, in order.
+//! minute), and the other tickets go; a flush that has only them left says so at once
+//! ([`Error::Undelivered`](crate::Error::Undelivered), naming the endpoint). The deskhook
+//! that wrote it delivers them, in order.
 //!
 //! # Endpoints change
 //!

@@ -27,9 +27,13 @@ pub(crate) struct Window {
     /// Rows of parked tickets left on disk.
     pub(crate) parked_rows: u64,
     /// Tickets held at a row of an event type this build does not know (a newer deskhook's),
-    /// and that row: parked from it at the latest, and never read back from it by this
-    /// process (see [`hold_unknown`](Window::hold_unknown)).
-    pub(crate) stranded: HashMap<Arc<str>, i64>,
+    /// and that row: it and the ticket's later rows stay on disk, never read back by this
+    /// process (see [`hold_unknown`](Window::hold_unknown)). Apart from `parked`, which
+    /// holds only rows that can be read back, so that reading back does not pass over them.
+    stranded: HashMap<Arc<str>, i64>,
+    /// The rows held so: those of `stranded`, and each later row of their tickets read
+    /// since.
+    stranded_rows: usize,
     /// After a failed read (or a spent memory budget), when to try again.
     pub(crate) load_again: Option<Instant>,
     /// Tickets set aside: their rows loaded before wait on disk again.
@@ -298,24 +302,42 @@ impl Window {
     }
 
     /// Holds ticket `key` at `row`, of an event type this build does not know: the row and
-    /// the ticket's later ones stay on disk (it is parked from there, or from an earlier row
-    /// it was parked at), for a deskhook that knows the type; its earlier rows go as they
-    /// would. The first such row of a ticket is the one kept.
+    /// the ticket's later ones stay on disk (see [`stranded_at`](Window::stranded_at)), for
+    /// a deskhook that knows the type; its earlier rows go as they would (a parked ticket
+    /// is read back up to the row before it). The first such row of a ticket is the one
+    /// kept.
     pub(crate) fn hold_unknown(&mut self, key: Arc<str>, row: i64) {
-        self.parked_rows += 1;
-        let from = self.parked.entry(key.clone()).or_insert(row);
-        *from = (*from).min(row);
+        self.stranded_rows += 1;
         let at = self.stranded.entry(key).or_insert(row);
         *at = (*at).min(row);
     }
 
-    /// Where ticket `key`, parked, is read back from, and through which row: `None` when its
-    /// next row is one of a type this build does not know (it is not read back).
-    pub(crate) fn unpark_range(&self, key: &str, from: i64) -> Option<(i64, i64)> {
+    /// Whether row `row` of ticket `key` is held behind a row of an unknown type (then
+    /// counted among those held).
+    pub(crate) fn stranded_at(&mut self, key: &str, row: i64) -> bool {
+        let held = self.stranded.get(key).is_some_and(|at| row > *at);
+        self.stranded_rows += usize::from(held);
+        held
+    }
+
+    /// `rows` more held behind a row of an unknown type (read back with it, by mistake).
+    pub(crate) fn strand(&mut self, rows: usize) {
+        self.stranded_rows += rows;
+    }
+
+    /// The rows held behind rows of types this build does not know: they cannot go while it
+    /// runs.
+    pub(crate) fn stranded_rows(&self) -> usize {
+        self.stranded_rows
+    }
+
+    /// Through which row ticket `key`, parked from `from`, is read back: up to its row of an
+    /// unknown type if it has one; `None` when that is its next row.
+    pub(crate) fn unpark_through(&self, key: &str, from: i64) -> Option<i64> {
         match self.stranded.get(key) {
             Some(&at) if at <= from => None,
-            Some(&at) => Some((from, self.loaded_through.min(at - 1))),
-            None => Some((from, self.loaded_through)),
+            Some(&at) => Some(self.loaded_through.min(at - 1)),
+            None => Some(self.loaded_through),
         }
     }
 
@@ -326,6 +348,7 @@ impl Window {
         self.parked.clear();
         self.parked_rows = 0;
         self.stranded.clear();
+        self.stranded_rows = 0;
         self.resting.clear();
         self.resting_jobs = 0;
         self.sleeping.clear();
@@ -632,16 +655,17 @@ mod tests {
         // Parked from row 3 before: read back from there, up to the row before 9.
         window.parked.insert(key("A"), 3);
         window.hold_unknown(key("A"), 9);
-        assert_eq!(window.parked["A"], 3);
-        assert_eq!(window.unpark_range("A", 3), Some((3, 8)));
-        assert_eq!(window.unpark_range("A", 9), None);
-        // Not parked before: parked from it, and never read back; the first row is kept.
-        window.hold_unknown(key("B"), 12);
-        window.hold_unknown(key("B"), 15);
-        assert_eq!((window.parked["B"], window.stranded["B"]), (12, 12));
-        assert_eq!(window.unpark_range("B", 12), None);
-        assert_eq!(window.unpark_range("C", 4), Some((4, 20)));
+        assert_eq!(window.unpark_through("A", 3), Some(8));
+        assert_eq!(window.unpark_through("A", 9), None);
+        // Its rows after 9 are held, those before are not; the first such row is kept.
+        assert!(!window.stranded_at("A", 5) && window.stranded_at("A", 10));
+        window.hold_unknown(key("A"), 15);
+        assert!(window.stranded_at("A", 12));
+        assert_eq!(window.stranded_rows(), 4);
+        assert_eq!(window.unpark_through("C", 4), Some(20));
+        assert!(!window.parked.contains_key("B"));
         window.let_go(30);
         assert!(window.stranded.is_empty() && window.parked.is_empty());
+        assert_eq!(window.stranded_rows(), 0);
     }
 }
