@@ -576,6 +576,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
             self.start += blank;
             self.interim += blank;
             self.checked = self.checked.saturating_sub(blank);
+            // Here, not only where the head is awaited: an answer read while the request is
+            // still being written is looked at here alone.
+            if self.interim > MAX_HEAD {
+                return Err(invalid(format!(
+                    "the receiver sent over {MAX_HEAD} bytes of blank lines and interim (1xx) \
+                     answers, and no final answer"
+                )));
+            }
             let unread = &self.buf[self.start..self.end];
             // A head ends with an empty line (CRLF, or a bare LF as httparse also takes):
             // looked for in what came since the last look, before anything is parsed.

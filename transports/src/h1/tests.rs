@@ -533,27 +533,38 @@ async fn blank_lines_that_come_one_at_a_time_are_not_parsed_again_each() {
 }
 
 #[tokio::test]
-async fn blank_lines_count_in_the_heads_budget() {
-    let (client, mut server) = tokio::io::duplex(1024);
-    let mut conn = H1::new(client);
-    let served = tokio::spawn(async move {
-        let mut request = [0; 64];
-        let _ = server.read(&mut request).await.unwrap();
-        let blank = vec![b'\n'; 1024];
-        for _ in 0..=MAX_HEAD / 1024 {
-            if server.write_all(&blank).await.is_err() {
-                return;
+async fn blank_lines_count_in_the_heads_budget_while_the_body_is_written_too() {
+    for reads_the_request in [true, false] {
+        let (client, mut server) = tokio::io::duplex(1024);
+        let mut conn = H1::new(client);
+        let served = tokio::spawn(async move {
+            if reads_the_request {
+                let mut request = [0; 64];
+                let _ = server.read(&mut request).await.unwrap();
             }
-        }
-        std::future::pending::<()>().await;
-    });
-    let err = conn
-        .send(b"POST / HTTP/1.1\r\n\r\n", b"")
-        .await
-        .unwrap_err();
-    let err = err.error.to_string();
-    assert!(err.contains("over 65536 bytes"), "{err}");
-    served.abort();
+            let blank = vec![b'\n'; 1024];
+            for _ in 0..=MAX_HEAD / 1024 {
+                if server.write_all(&blank).await.is_err() {
+                    return;
+                }
+            }
+            std::future::pending::<()>().await;
+        });
+        // Not read, the body waits to be written while the blank lines come.
+        let body = vec![b'x'; if reads_the_request { 0 } else { 64 * 1024 }];
+        let sent = conn.send(b"POST / HTTP/1.1\r\n\r\n", &body);
+        // Bounded: a budget not kept would wait here for ever, not fail.
+        let err = tokio::time::timeout(Duration::from_secs(10), sent)
+            .await
+            .expect("refused once over the budget")
+            .unwrap_err();
+        let err = err.error.to_string();
+        assert!(
+            err.contains("over 65536 bytes"),
+            "{reads_the_request}: {err}"
+        );
+        served.abort();
+    }
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use rusqlite::{Connection, params};
 
 use super::again::{Again, WRITE_AGAIN_EVERY, finished_row, letter_lost};
 use super::failing;
-use super::room::{attempts_could_make_room, give_way, prune, prune_letters};
+use super::room::{PRUNE_STEP, attempts_could_make_room, give_way, prune, prune_letters};
 use super::schema::{unix_ms, used_bytes};
 use super::shared::{Append, Core};
 use super::writer::Op;
@@ -251,12 +251,15 @@ pub(super) fn commit_logged(
         .iter()
         .any(|op| matches!(op, Op::Dead { row: None, .. }));
     // A full spool lets expired letters go at once (not up to a minute later, as when it
-    // has room): a spool idle since they expired would refuse events meanwhile.
-    if used >= core.settings.max_size
+    // has room): a spool idle since they expired would refuse events meanwhile. In steps,
+    // until there is room: the emits waiting wait for no more than that.
+    while used >= core.settings.max_size
         && (!appends.is_empty() || letters_without_rows)
-        && prune_letters(core, conn, now, usize::MAX) > 0
-        && let Ok(now_used) = used_bytes(conn)
+        && prune_letters(core, conn, now, PRUNE_STEP) > 0
     {
+        let Ok(now_used) = used_bytes(conn) else {
+            break;
+        };
         used = now_used;
         core.used.store(used, Ordering::Release);
     }

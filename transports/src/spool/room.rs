@@ -68,7 +68,7 @@ pub(super) fn give_way(core: &Core, conn: &Connection) -> bool {
 /// letters of an endpoint dead for weeks as many; in one statement that held the writer,
 /// and the emits waiting for it, for seconds. In steps, each commit deletes some and the
 /// emits' commits go on in between.
-const PRUNE_STEP: usize = 10_000;
+pub(super) const PRUNE_STEP: usize = 10_000;
 
 /// Once a minute at most: attempts past the retention, and the oldest past the row cap, go;
 /// then dead letters past theirs (each in steps of [`PRUNE_STEP`], one per commit until

@@ -571,45 +571,44 @@ impl DeadLetterLog {
                 .mode();
             create.mode(mode & 0o777);
         }
-        let rewritten = create
-            .open(&temp)
-            .map_err(|e| self.write_error(e))
-            .and_then(|kept| {
-                let mut kept = std::io::BufWriter::new(kept);
-                // What came before the first letter named, then the rest but those named.
-                file.seek(SeekFrom::Start(0))
-                    .and_then(|_| std::io::copy(&mut (&file).take(first), &mut kept))
-                    .map_err(|e| self.read_error(e))?;
-                let mut gone = self.copy_kept(&mut file, first, written, &named, &mut kept)?;
-                let mut kept = kept
-                    .into_inner()
-                    .map_err(|e| self.write_error(e.into_error()))?;
-                kept.sync_all().map_err(|e| self.write_error(e))?;
-                #[cfg(test)]
-                tests::between_the_copies();
-                // The letters written meanwhile, under the lock until the rename (this
-                // process's writers', and the file's lock for other processes': theirs wait,
-                // then find the path renamed over, and open the new file).
-                let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-                file.lock().map_err(|e| self.read_error(e))?;
-                let opened = file.metadata().map_err(|e| self.read_error(e))?;
-                // Moved away meanwhile (a `deskhook dead-letters replay` renames it, and the
-                // letters given up since are in a new file at the path): the rename would
-                // put the moved letters back over the new ones.
-                if !is_at(&self.path, &opened) {
-                    return Err(Error::DeadLettersMoved {
-                        path: self.path.clone(),
-                    });
-                }
-                gone += self.copy_kept(&mut file, written, opened.len(), &named, &mut kept)?;
-                kept.sync_all().map_err(|e| self.write_error(e))?;
-                // The copy gets the file's mode (letters hold the events' bodies: a file
-                // made readable by its owner only stays so).
-                std::fs::set_permissions(&temp, opened.permissions())
-                    .map_err(|e| self.write_error(e))?;
-                std::fs::rename(&temp, &self.path).map_err(|e| self.write_error(e))?;
-                Ok(gone)
-            });
+        // Not made (the name taken): nothing of this delete's to remove.
+        let kept = create.open(&temp).map_err(|e| self.write_error(e))?;
+        let rewritten = (|| -> Result<usize, Error> {
+            let mut kept = std::io::BufWriter::new(kept);
+            // What came before the first letter named, then the rest but those named.
+            file.seek(SeekFrom::Start(0))
+                .and_then(|_| std::io::copy(&mut (&file).take(first), &mut kept))
+                .map_err(|e| self.read_error(e))?;
+            let mut gone = self.copy_kept(&mut file, first, written, &named, &mut kept)?;
+            let mut kept = kept
+                .into_inner()
+                .map_err(|e| self.write_error(e.into_error()))?;
+            kept.sync_all().map_err(|e| self.write_error(e))?;
+            #[cfg(test)]
+            tests::between_the_copies();
+            // The letters written meanwhile, under the lock until the rename (this
+            // process's writers', and the file's lock for other processes': theirs wait,
+            // then find the path renamed over, and open the new file).
+            let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            file.lock().map_err(|e| self.read_error(e))?;
+            let opened = file.metadata().map_err(|e| self.read_error(e))?;
+            // Moved away meanwhile (a `deskhook dead-letters replay` renames it, and the
+            // letters given up since are in a new file at the path): the rename would
+            // put the moved letters back over the new ones.
+            if !is_at(&self.path, &opened) {
+                return Err(Error::DeadLettersMoved {
+                    path: self.path.clone(),
+                });
+            }
+            gone += self.copy_kept(&mut file, written, opened.len(), &named, &mut kept)?;
+            kept.sync_all().map_err(|e| self.write_error(e))?;
+            // The copy gets the file's mode (letters hold the events' bodies: a file
+            // made readable by its owner only stays so).
+            std::fs::set_permissions(&temp, opened.permissions())
+                .map_err(|e| self.write_error(e))?;
+            std::fs::rename(&temp, &self.path).map_err(|e| self.write_error(e))?;
+            Ok(gone)
+        })();
         if rewritten.is_err() {
             let _ = std::fs::remove_file(&temp);
         }
@@ -641,21 +640,30 @@ impl DeadLetterLog {
         Ok(gone)
     }
 
-    /// Reads the next line of `lines` into `line` (its break included); `false` at the end.
-    /// The name of a delete's copy, beside the file: `<file>.rewrite-<pid>-<n>`, one per
-    /// delete. Two processes deleting letters at once each copy to a file of their own: with
-    /// one name, the second removed the first's copy and made its own there, and the first
-    /// renamed that half-made copy over the file. Now the first rename wins and the other
-    /// delete fails as for a file moved away. A copy is removed when its delete fails; one
-    /// of a process killed during a delete is left, and can be removed.
+    /// The name of a delete's copy, beside the file: `<file>.rewrite-<pid>-<n>-<random>`,
+    /// one per delete. Two processes deleting letters at once each copy to a file of their
+    /// own: with one name, the second removed the first's copy and made its own there, and
+    /// the first renamed that half-made copy over the file. Now the first rename wins and
+    /// the other delete fails as for a file moved away. The random part keeps apart two
+    /// processes of one pid (each container's first process is pid 1). A copy is removed
+    /// when its delete fails; one of a process killed during a delete is left, and can be
+    /// removed.
     fn rewrite_path(&self) -> PathBuf {
+        use std::hash::BuildHasher as _;
         static DELETES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = DELETES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Seeded from the system's randomness, once a process (then stepped a hasher).
+        let random = std::hash::RandomState::new().hash_one((n, std::time::SystemTime::now()));
         let mut temp = self.path.clone().into_os_string();
-        temp.push(format!(".rewrite-{}-{n}", std::process::id()));
+        temp.push(format!(
+            ".rewrite-{}-{n}-{:08x}",
+            std::process::id(),
+            random as u32
+        ));
         PathBuf::from(temp)
     }
 
+    /// Reads the next line of `lines` into `line` (its break included); `false` at the end.
     fn read_line(&self, lines: &mut impl BufRead, line: &mut Vec<u8>) -> Result<bool, Error> {
         line.clear();
         let read = lines.read_until(b'\n', line);
