@@ -149,7 +149,7 @@ fn live(now: Instant, opened: Instant, used: Instant) -> bool {
 
 /// Longest body of `POST /login` (the form token, the token, and the page to go back to)
 /// read: anyone can send it.
-pub(crate) const MAX_LOGIN_FORM: usize = 16 * 1024;
+const MAX_LOGIN_FORM: usize = 16 * 1024;
 
 /// What the token check needs.
 struct Auth {
@@ -202,7 +202,8 @@ fn guard_token(inner: Router, token: Option<String>) -> Router {
                 .layer(middleware::from_fn(same_site_only))
                 // Before the token is checked, a body is read up to a login form's size
                 // only, not a page's form's (256 KiB) or axum's default (2 MB).
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_LOGIN_FORM));
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_LOGIN_FORM))
+                .layer(axum::Extension(pages::FormLimit(MAX_LOGIN_FORM)));
             router
                 .layer(middleware::from_fn_with_state(auth, require_token))
                 .merge(login)
@@ -610,7 +611,7 @@ fn token_shaped(value: &str) -> bool {
 
 /// 32 random bytes in hex, from the operating system's generator (if it fails there is no
 /// safe token to give: a 500).
-fn random_token() -> Result<String, Problem> {
+pub(crate) fn random_token() -> Result<String, Problem> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| {
         Problem::internal(format!(

@@ -99,28 +99,39 @@ pub(crate) async fn only_ours(
     if hosts.allows(host) {
         return next.run(request).await;
     }
+    misdirected(
+        &hosts,
+        host,
+        "this console",
+        "Console::allowed_hosts (or Console::any_host when a proxy in front checks them)",
+    )
+}
+
+/// The `421 Misdirected Request` of a request for `host`, a name `hosts` does not allow,
+/// logged (a warning at most once a minute, with how many came since): `who` answers ("this
+/// daemon"), and `give` is how a name is allowed ("serve --allow-host NAME").
+pub fn misdirected(hosts: &AllowedHosts, host: Option<&str>, who: &str, give: &str) -> Response {
     let shown = deskhook::shown_in_log(host.unwrap_or_default());
     static REFUSED: deskhook::Seldom = deskhook::Seldom::new();
     if let Some(since) = REFUSED.due() {
         log::warn!(
             target: deskhook::LOG_TARGET,
-            "console: {since} request(s) for another host refused (421) since the last such \
-             line, this one for '{shown}'; the application gives the console's names with \
-             Console::allowed_hosts"
+            "{since} request(s) for another host refused (421) since the last such line, \
+             this one for '{shown}'; the names clients and a proxy in front use are given \
+             with {give}"
         );
     }
+    let names = if hosts.loopback {
+        "localhost, a loopback address or the names given"
+    } else {
+        "the names given"
+    };
     Problem::new(
         StatusCode::MISDIRECTED_REQUEST,
         format!(
-            "this console answers requests for {}, not for '{shown}': a page of another site \
-             whose name resolves to this address must not reach it. The application gives \
-             the names it is reached by with Console::allowed_hosts (or Console::any_host \
-             when a proxy in front checks them)",
-            if hosts.loopback {
-                "localhost, a loopback address or the names it was given"
-            } else {
-                "the names it was given"
-            }
+            "{who} answers requests for {names} only, not for '{shown}': a page of another \
+             site whose name resolves to this address must not reach it. The names clients \
+             and a proxy in front use are given with {give}"
         ),
     )
     .into_response()

@@ -113,8 +113,9 @@
 //!   something in front checks `Host`, built with [`Console::any_host`].
 //! - A replay or a delete names 1,000 keys at most (a replay of more goes by a filter).
 //! - A replay from the page some of whose letters could not be replayed, or are still
-//!   listed though replayed, answers with a page that names them, with why, and a form
-//!   that deletes those still listed (the list's flash gave counts only).
+//!   listed though replayed, leads to a page of its result (kept 15 minutes, at
+//!   `/dead-letters/replays/{id}`) that names them, with why, and forms that delete those
+//!   still listed (the list's flash gave counts only).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -132,7 +133,7 @@ mod pages;
 mod problem;
 
 pub use guard::{bearer_is, check_bearer, check_bearer_among};
-pub use hosts::{AllowedHosts, host_of};
+pub use hosts::{AllowedHosts, host_of, misdirected};
 pub use problem::{FieldProblem, Problem};
 
 /// How long the old secret keeps signing after a rotation unless
@@ -241,6 +242,7 @@ impl Console {
             sink: self.sink,
             rotation_overlap: self.rotation_overlap,
             private_networks: self.private_networks,
+            replays: std::sync::Mutex::default(),
         });
         let inner = Router::new()
             .merge(pages::routes())
@@ -257,6 +259,8 @@ struct Shared {
     rotation_overlap: Duration,
     /// [`Console::allow_private_networks`].
     private_networks: bool,
+    /// The results of the page's replays that left letters behind, for a while.
+    replays: std::sync::Mutex<pages::Replays>,
 }
 
 /// The state of the console's handlers.

@@ -10,10 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use deskhook_console::{AllowedHosts, Problem};
+use axum::response::Response;
+use deskhook_console::AllowedHosts;
 
 /// What a daemon listening on `listen` answers, with the names `allowed` (`--allow-host`):
 /// those, and `localhost` and loopback addresses when it listens on loopback; `None` when it
@@ -39,30 +38,7 @@ pub(super) async fn only_ours(
     if hosts.allows(host) {
         return next.run(request).await;
     }
-    let shown = deskhook::shown_in_log(host.unwrap_or_default());
-    static REFUSED: deskhook::Seldom = deskhook::Seldom::new();
-    if let Some(since) = REFUSED.due() {
-        log::warn!(
-            target: deskhook::LOG_TARGET,
-            "serve: {since} request(s) for another host refused (421) since the last such \
-             line, this one for '{shown}'; a proxy that passes its own name on needs serve \
-             --allow-host NAME"
-        );
-    }
-    Problem::new(
-        StatusCode::MISDIRECTED_REQUEST,
-        format!(
-            "this daemon answers requests for {} only, not for '{shown}': a page of another \
-             site whose name resolves to this address must not reach it. Behind a proxy that \
-             passes its own name on, give serve --allow-host NAME",
-            if hosts.loopback() {
-                "localhost, a loopback address or the names given with --allow-host"
-            } else {
-                "the names given with --allow-host"
-            }
-        ),
-    )
-    .into_response()
+    deskhook_console::misdirected(&hosts, host, "this daemon", "serve --allow-host NAME")
 }
 
 /// What the start says when the daemon answers requests for any name (`Hosts::of` gave

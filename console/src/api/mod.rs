@@ -77,12 +77,12 @@ use endpoints::*;
 pub use endpoints::{
     EndpointList, EndpointView, LastAttempt, MinuteView, RemovedView, Rotation, StatsView, TestSent,
 };
-pub(crate) use log::within_key_limit;
 use log::*;
 pub use log::{
     AttemptList, AttemptView, DeletedView, LetterList, LetterSelection, LetterView, ReplayFailure,
     ReplayedView, StatsTotals,
 };
+pub(crate) use log::{MAX_KEYS, within_key_limit};
 use patch::*;
 pub(crate) use settings::{SpecReading, keep_server_settings, read_spec};
 

@@ -1,9 +1,12 @@
 //! The dead letters page and its actions, and the page of one event or ticket.
 
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
 use axum::extract::{Path, State as Shared};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use deskhook_transports::delivery::{AttemptQuery, DeadLetterQuery, StoredLetter};
+use deskhook_transports::delivery::{AttemptQuery, DeadLetterQuery, Replayed, StoredLetter};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -19,13 +22,13 @@ use crate::{Problem, State, blocking};
 /// whose letters could not be replayed or are still listed, a page of its own.
 enum Done {
     Query(String),
-    Replayed(deskhook_transports::delivery::Replayed),
+    Replayed(Replayed),
 }
 
 impl Done {
     /// After a replay: the list says how many went when all of them did; else the result
     /// page says which did not, and why.
-    fn replayed(replayed: deskhook_transports::delivery::Replayed) -> Done {
+    fn replayed(replayed: Replayed) -> Done {
         if replayed.failed.is_empty() && replayed.still_listed.is_empty() {
             Done::Query(format!("done=replayed&n={}", replayed.replayed))
         } else {
@@ -37,6 +40,80 @@ impl Done {
 /// The reasons shown at most on a replay's result page.
 const SHOWN_FAILURES: usize = 200;
 
+/// How long, and how many of, the results of replays that left letters behind are kept.
+const REPLAYS_KEPT_FOR: Duration = Duration::from_secs(15 * 60);
+const REPLAYS_KEPT: usize = 64;
+
+/// The results of the page's replays that left letters behind, each under a random id, for
+/// [`REPLAYS_KEPT_FOR`]: the replay's POST is answered with a redirect to its result, so
+/// that reloading the result shows it again rather than sending the replay again (which
+/// would send the letters still listed twice).
+#[derive(Debug, Default)]
+pub(crate) struct Replays(VecDeque<KeptReplay>);
+
+/// One replay's result, kept.
+#[derive(Debug)]
+struct KeptReplay {
+    id: String,
+    at: Instant,
+    filter: DeadLetterQuery,
+    replayed: Replayed,
+}
+
+impl Replays {
+    /// Keeps `replayed` (with the list's `filter`) under `id`, dropping those past their
+    /// time, and the oldest past [`REPLAYS_KEPT`].
+    fn keep(&mut self, id: String, filter: DeadLetterQuery, replayed: Replayed, now: Instant) {
+        self.0
+            .retain(|kept| now.duration_since(kept.at) < REPLAYS_KEPT_FOR);
+        if self.0.len() >= REPLAYS_KEPT {
+            self.0.pop_front();
+        }
+        self.0.push_back(KeptReplay {
+            id,
+            at: now,
+            filter,
+            replayed,
+        });
+    }
+
+    /// The result kept under `id`, if it is still kept.
+    fn get(&self, id: &str, now: Instant) -> Option<(&DeadLetterQuery, &Replayed)> {
+        let kept = self.0.iter().find(|kept| kept.id == id)?;
+        (now.duration_since(kept.at) < REPLAYS_KEPT_FOR).then_some((&kept.filter, &kept.replayed))
+    }
+}
+
+/// The console's kept replays (a panic while they were held left them whole).
+fn kept_replays(state: &State) -> std::sync::MutexGuard<'_, Replays> {
+    state.replays.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The result of a replay that left letters behind, kept under `id` (see [`Replays`]).
+pub(crate) async fn replay_result_page(
+    Shared(state): Shared<State>,
+    base: Base,
+    csrf: CsrfToken,
+    Path(id): Path<String>,
+) -> Response {
+    let replays = kept_replays(&state);
+    match replays.get(&id, Instant::now()) {
+        Some((filter, replayed)) => replay_result(&base, &csrf, filter, replayed).into_response(),
+        None => error_page(
+            &base,
+            &Problem::new(
+                axum::http::StatusCode::NOT_FOUND,
+                format!(
+                    "this replay's result is no longer kept (results are kept {}); the dead \
+                     letters page shows the letters left",
+                    deskhook::policy::format_duration(REPLAYS_KEPT_FOR)
+                ),
+            ),
+        )
+        .into_response(),
+    }
+}
+
 /// A replay's result page, when letters could not be replayed (with why: they stay) or were
 /// replayed but are still listed. On the list they would look like the others, their
 /// reasons lost, and "Replay all matching" beside those still listed would send them twice:
@@ -46,7 +123,7 @@ fn replay_result(
     base: &Base,
     csrf: &CsrfToken,
     filter: &DeadLetterQuery,
-    replayed: &deskhook_transports::delivery::Replayed,
+    replayed: &Replayed,
 ) -> super::Page {
     let back = base.at(&format!("/dead-letters?{}", filter_query(filter)));
     let back = back.trim_end_matches(['&', '?']).to_owned();
@@ -67,15 +144,18 @@ fn replay_result(
                         "They were queued again, but could not be taken out of the dead letters "
                         "(the log says why). Delete them: replaying them again would send them twice."
                     }
-                    form method="post" action=(base.at("/dead-letters/delete")) {
-                        (csrf_field(csrf))
-                        @for (name, value) in filter_fields(filter) {
-                            input type="hidden" name=(name) value=(value);
+                    // As many as a delete takes in one request, a form each.
+                    @for keys in replayed.still_listed.chunks(crate::api::MAX_KEYS) {
+                        form method="post" action=(base.at("/dead-letters/delete")) {
+                            (csrf_field(csrf))
+                            @for (name, value) in filter_fields(filter) {
+                                input type="hidden" name=(name) value=(value);
+                            }
+                            @for key in keys {
+                                input type="hidden" name="key" value=(key);
+                            }
+                            button type="submit" { "Delete these " (keys.len()) }
                         }
-                        @for key in &replayed.still_listed {
-                            input type="hidden" name="key" value=(key);
-                        }
-                        button type="submit" { "Delete these " (listed) }
                     }
                 }
             }
@@ -364,9 +444,16 @@ pub(crate) async fn act(
         Ok(Done::Query(done)) => {
             Redirect::to(&base.at(&format!("/dead-letters?{back_to}{done}"))).into_response()
         }
-        Ok(Done::Replayed(replayed)) => {
-            replay_result(&base, &csrf, &shown_filter, &replayed).into_response()
-        }
+        // Shown by a GET of its own (reloading it must not send the replay again); shown
+        // here only if no id could be made for it.
+        Ok(Done::Replayed(replayed)) => match crate::guard::random_token() {
+            Ok(id) => {
+                let at = base.at(&format!("/dead-letters/replays/{id}"));
+                kept_replays(&state).keep(id, shown_filter, replayed, Instant::now());
+                Redirect::to(&at).into_response()
+            }
+            Err(_) => replay_result(&base, &csrf, &shown_filter, &replayed).into_response(),
+        },
         Err(problem) => error_page(&base, &problem).into_response(),
     }
 }
@@ -521,7 +608,7 @@ mod tests {
             tenant: Some("acme".to_owned()),
             ..DeadLetterQuery::new()
         };
-        let mut replayed = deskhook_transports::delivery::Replayed::default();
+        let mut replayed = Replayed::default();
         replayed.replayed = 3;
         replayed.still_listed = vec!["r7".to_owned(), "r9".to_owned()];
         replayed.failed = vec![("r4".to_owned(), "endpoint 'crm' is <gone>".to_owned())];
@@ -542,8 +629,20 @@ mod tests {
         ] {
             assert!(page.contains(said), "{said}: {page}");
         }
+        // Kept for a while, the oldest dropped past the most kept.
+        let mut kept = Replays::default();
+        let start = Instant::now();
+        for n in 0..=REPLAYS_KEPT {
+            kept.keep(n.to_string(), filter.clone(), replayed.clone(), start);
+        }
+        assert!(kept.get("0", start).is_none(), "the oldest past the most");
+        assert_eq!(kept.get("1", start).map(|(_, r)| r.replayed), Some(3));
+        assert!(
+            kept.get("1", start + REPLAYS_KEPT_FOR).is_none(),
+            "past its time"
+        );
         // All replayed: the list says so.
-        let mut all = deskhook_transports::delivery::Replayed::default();
+        let mut all = Replayed::default();
         all.replayed = 2;
         assert!(matches!(Done::replayed(all), Done::Query(q) if q == "done=replayed&n=2"));
     }

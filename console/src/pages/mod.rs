@@ -16,6 +16,8 @@ use crate::{Problem, State};
 mod endpoints;
 mod letters;
 
+pub(crate) use letters::Replays;
+
 /// The pages' routes.
 pub(crate) fn routes() -> Router<State> {
     Router::new()
@@ -30,6 +32,10 @@ pub(crate) fn routes() -> Router<State> {
         .route("/endpoints/{name}/{action}", post(endpoints::act))
         .route("/dead-letters", get(letters::list))
         .route("/dead-letters/{action}", post(letters::act))
+        .route(
+            "/dead-letters/replays/{id}",
+            get(letters::replay_result_page),
+        )
         .route("/events", get(letters::event))
         .route(ASSETS[0], get(stylesheet))
         .route(ASSETS[1], get(script))
@@ -285,6 +291,11 @@ where
 /// Longest form body read.
 pub(crate) const MAX_FORM: usize = 256 * 1024;
 
+/// The longest form body a route reads, when not [`MAX_FORM`]: set by its router as a
+/// request extension, beside its body limit, so that a form over it is told the right one.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FormLimit(pub(crate) usize);
+
 impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = Response;
 
@@ -292,12 +303,10 @@ impl<S: Send + Sync> FromRequest<S> for Form {
         use axum::extract::FromRequestParts as _;
         let (mut parts, body) = request.into_parts();
         let Ok(base) = Base::from_request_parts(&mut parts, state).await;
-        // The login form's limit is its own (read before the token is checked).
-        let limit = if parts.uri.path().ends_with("/login") {
-            crate::guard::MAX_LOGIN_FORM
-        } else {
-            MAX_FORM
-        };
+        let limit = parts
+            .extensions
+            .get::<FormLimit>()
+            .map_or(MAX_FORM, |l| l.0);
         let request = Request::from_parts(parts, body);
         // Read up to the route's body limit, no further; a form that does not come whole
         // gets a page that says why, as every page's error does.

@@ -153,8 +153,22 @@ async fn replay_all_matching_replays_the_filter_and_nothing_else() {
         .collect();
     assert!(!crm_keys.is_empty());
     let fields: Vec<(&str, &str)> = crm_keys.iter().map(|k| ("key", k.as_str())).collect();
-    let result = send(&c.app, form("/dead-letters/replay", &token, &fields)).await;
+    let replay = send(&c.app, form("/dead-letters/replay", &token, &fields)).await;
+    // Answered with a redirect to the result (reloading it must not replay again).
+    assert_eq!(replay.status, StatusCode::SEE_OTHER, "{}", replay.body);
+    let at = replay.headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(at.starts_with("/dead-letters/replays/"), "{at}");
+    let result = super::page(&c.app, &at).await;
     assert_eq!(result.status, StatusCode::OK, "{}", result.body);
+    let again = super::page(&c.app, &at).await;
+    assert_eq!(again.status, StatusCode::OK, "shown again: {}", again.body);
+    assert!(again.body.contains(&crm_keys[0]), "{}", again.body);
+    let gone = super::page(&c.app, "/dead-letters/replays/0123").await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert!(gone.body.contains("no longer kept"), "{}", gone.body);
     assert!(
         result.body.contains("0 dead letters replayed."),
         "{}",
