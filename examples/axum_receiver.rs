@@ -60,7 +60,7 @@ async fn hook(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) -> St
         Received::Usedesk(event) => format!(
             "usedesk    {:<24} ticket {}",
             event.event_type(),
-            event.ticket_id()
+            event.ordering_key()
         ),
         Received::IqChannels(event) => format!(
             "iqchannels {:<24} chat {}",

@@ -192,6 +192,11 @@
 //!
 //! Every item is exported once, and the root holds what most callers need.
 //!
+//! - A Usedesk body whose one object beside `secret` is under an unknown key is an event
+//!   this version does not know ([`formats::usedesk::Payload::Other`]), kept and written
+//!   back as it came, rather than refused for a missing payload; `kind()` and
+//!   `ticket_id()` of Usedesk events and payloads return `Option`s, and `wrapper()` and
+//!   `event_type()` a `&str` of the event's.
 //! - A Usedesk rating's score ([`formats::usedesk::Rating::rating`]) is an `Option`: its
 //!   key's name is inferred, and a rating whose score comes under another name is read,
 //!   the score kept in `extra`, rather than refused. An iQChannels client's CRM `Token` is

@@ -328,7 +328,7 @@ fn format_of(body: &[u8], forced: Option<Format>) -> Result<Format, Error> {
 /// assert_eq!(received.event_type(), "comment_created");
 /// assert_eq!(received.ordering_key(), "2261907");
 /// let Received::Usedesk(event) = received else { panic!("not usedesk") };
-/// assert_eq!(event.ticket_id().get(), 2261907);
+/// assert_eq!(event.ticket_id().map(|id| id.get()), Some(2261907));
 ///
 /// let forged = ReceiveOptions::new().usedesk_secret("another");
 /// let err = deskhook::receive(&headers, body, &forged).unwrap_err();

@@ -327,6 +327,10 @@ pub(crate) fn unknown_type_name<E: WebhookEvent + ?Sized>(event: &E) -> String {
             .ok()
             .and_then(|v| v["ChatEvent"]["Type"].as_str().map(str::to_owned))
             .unwrap_or_default(),
+        Format::Usedesk => event
+            .webhook_ref()
+            .and_then(|r| Some(r.usedesk()?.event_type().to_owned()))
+            .unwrap_or_default(),
         _ => serde_json::to_value(event)
             .ok()
             .and_then(|v| v["action"].as_str().map(str::to_owned))

@@ -83,11 +83,12 @@ impl<'a> WebhookRef<'a> {
         }
     }
 
-    /// The event's type; `None` for an iQChannels type this version does not know.
+    /// The event's type; `None` for an iQChannels or Usedesk type this version does not
+    /// know.
     pub fn event_type(&self) -> Option<EventType> {
         match self {
             WebhookRef::Zenlix(event) => Some(EventType::Zenlix(event.action())),
-            WebhookRef::Usedesk(event) => Some(EventType::Usedesk(event.kind())),
+            WebhookRef::Usedesk(event) => event.kind().map(EventType::Usedesk),
             WebhookRef::IqChannels(event) => {
                 event.chat_event.kind.kind().map(EventType::IqChannels)
             }
@@ -204,7 +205,7 @@ impl WebhookEvent for usedesk::Event {
         Format::Usedesk
     }
     fn event_type(&self) -> Option<EventType> {
-        Some(EventType::Usedesk(self.kind()))
+        self.kind().map(EventType::Usedesk)
     }
     fn ordering_key(&self) -> Cow<'_, str> {
         Cow::Owned(usedesk::Event::ordering_key(self))

@@ -49,7 +49,7 @@
 //! let body = br#"{"secret":"0e8f","rating":{"id":7,"ticket_id":"2261907","rating":3}}"#;
 //! let event = usedesk::Event::from_json(body)?;
 //! assert_eq!(event.event_type(), "rating");
-//! assert_eq!(event.ticket_id().get(), 2261907);
+//! assert_eq!(event.ordering_key(), "2261907");
 //! assert_eq!(event.to_json()?, body);
 //! # Ok::<(), deskhook::Error>(())
 //! ```
@@ -98,6 +98,19 @@ impl KeyOrder {
 
     pub(crate) fn push(&mut self, slot: u8) {
         self.slots.push(slot);
+    }
+
+    /// Makes the `nth` key kept in `extra` (from 0) the known key of `slot`: a key read as
+    /// unknown that turned out to be known.
+    pub(crate) fn replace_extra(&mut self, nth: usize, slot: u8) {
+        if let Some(at) = self
+            .slots
+            .iter_mut()
+            .filter(|s| **s == KeyOrder::EXTRA)
+            .nth(nth)
+        {
+            *at = slot;
+        }
     }
 
     /// Whether the value was built in code (or [`cleared`](Self::clear)), and so writes every

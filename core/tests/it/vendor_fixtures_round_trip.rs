@@ -182,7 +182,7 @@ fn usedesk_comment_and_rating_parse_into_types() {
 
     let event = usedesk::Event::from_json(fixture("usedesk", "rating.json").as_bytes()).unwrap();
     assert_eq!(event.event_type(), "rating");
-    assert_eq!(event.ticket_id(), 2261907);
+    assert_eq!(event.ticket_id().unwrap(), 2261907);
     let Payload::Rating(rating) = &event.payload else {
         panic!("{:?}", event.payload)
     };

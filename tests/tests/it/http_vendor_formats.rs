@@ -149,7 +149,7 @@ fn each_format_arrives_as_itself_where_subscribed(t: Transport) {
     );
     assert_eq!(names(&zenlix), ["create"]);
     // Usedesk events are ordered by ticket id, iQChannels events by chat id.
-    let ticket_id = comment.ticket_id().to_string();
+    let ticket_id = comment.ordering_key();
     assert!(
         comments.requests()[0].header("x-deskhook-sequence") == Some("1"),
         "first event of ticket {ticket_id}"
@@ -302,7 +302,7 @@ fn sink_subscriptions_filter_by_event_type() {
     assert_eq!(
         *seen.lock().unwrap(),
         [
-            format!("u usedesk.comment_created {}", comment.ticket_id()),
+            format!("u usedesk.comment_created {}", comment.ordering_key()),
             format!("t iqchannels.typing {chat}"),
             "z comment Z2".to_owned(),
         ]

@@ -9,6 +9,12 @@
 //! | `trigger` | a ticket was changed | `ticket_changed` | [`TicketChange`] |
 //! | `comment` | a comment was created | `comment_created` | [`Comment`] |
 //! | `rating` | the client rated the answer | `rating` | [`Rating`] |
+//! | another key | an event this version does not know | the key | [`Payload::Other`] |
+//!
+//! A body whose one object beside `secret` is under none of the four keys is read as an
+//! event this version does not know, kept and written back as it came, rather than refused:
+//! a newer Usedesk event, or a rating whose wrapper's inferred name is not Usedesk's, still
+//! reaches the receiver (and its `secret` can be checked). It has no [`EventKind`].
 //!
 //! `secret` is the token of the API channel; check it with [`Event::secret_matches`] (or give
 //! it to [`ReceiveOptions::usedesk_secret`](crate::ReceiveOptions::usedesk_secret)). It is a
@@ -94,44 +100,65 @@ pub enum Payload {
     CommentCreated(Comment),
     /// `rating`: the client rated an answer.
     Rating(Rating),
+    /// An event this version does not know: a body whose one object beside `secret` is
+    /// under another key (a newer Usedesk event, or a wrapper whose inferred name is not
+    /// Usedesk's). Kept as it came, and written back so; it has no
+    /// [`EventKind`], and [`emit_webhook`](crate::emit_webhook) drops it (counted, logged).
+    Other {
+        /// The wrapper key.
+        wrapper: String,
+        /// Its object.
+        value: Map<String, Value>,
+    },
 }
 
 /// The wrapper keys, in the order of [`Payload`]'s variants.
 const WRAPPERS: [&str; 4] = ["ticket", "trigger", "comment", "rating"];
 
 impl Payload {
-    /// The wrapper key of the body: `ticket`, `trigger`, `comment` or `rating`.
-    pub fn wrapper(&self) -> &'static str {
+    /// The wrapper key of the body: `ticket`, `trigger`, `comment` or `rating`, or
+    /// [`Other`](Payload::Other)'s.
+    pub fn wrapper(&self) -> &str {
         match self {
             Payload::TicketCreated(_) => WRAPPERS[0],
             Payload::TicketChanged(_) => WRAPPERS[1],
             Payload::CommentCreated(_) => WRAPPERS[2],
             Payload::Rating(_) => WRAPPERS[3],
+            Payload::Other { wrapper, .. } => wrapper,
         }
     }
 
-    /// The event type: `ticket_created`, `ticket_changed`, `comment_created` or `rating`.
-    pub fn event_type(&self) -> &'static str {
-        self.kind().as_str()
-    }
-
-    /// The event type as an [`EventKind`].
-    pub fn kind(&self) -> EventKind {
-        match self {
-            Payload::TicketCreated(_) => EventKind::TicketCreated,
-            Payload::TicketChanged(_) => EventKind::TicketChanged,
-            Payload::CommentCreated(_) => EventKind::CommentCreated,
-            Payload::Rating(_) => EventKind::Rating,
+    /// The event type: `ticket_created`, `ticket_changed`, `comment_created` or `rating`;
+    /// for an [`Other`](Payload::Other), its wrapper key.
+    pub fn event_type(&self) -> &str {
+        match self.kind() {
+            Some(kind) => kind.as_str(),
+            None => self.wrapper(),
         }
     }
 
-    /// The id of the ticket the event is about.
-    pub fn ticket_id(&self) -> Id {
+    /// The event type as an [`EventKind`]; `None` for an [`Other`](Payload::Other).
+    pub fn kind(&self) -> Option<EventKind> {
         match self {
-            Payload::TicketCreated(ticket) => ticket.id,
-            Payload::TicketChanged(change) => change.ticket_id,
-            Payload::CommentCreated(comment) => comment.ticket_id,
-            Payload::Rating(rating) => rating.ticket_id,
+            Payload::TicketCreated(_) => Some(EventKind::TicketCreated),
+            Payload::TicketChanged(_) => Some(EventKind::TicketChanged),
+            Payload::CommentCreated(_) => Some(EventKind::CommentCreated),
+            Payload::Rating(_) => Some(EventKind::Rating),
+            Payload::Other { .. } => None,
+        }
+    }
+
+    /// The id of the ticket the event is about; for an [`Other`](Payload::Other), its
+    /// `ticket_id` if it has one that reads as an id.
+    pub fn ticket_id(&self) -> Option<Id> {
+        match self {
+            Payload::TicketCreated(ticket) => Some(ticket.id),
+            Payload::TicketChanged(change) => Some(change.ticket_id),
+            Payload::CommentCreated(comment) => Some(comment.ticket_id),
+            Payload::Rating(rating) => Some(rating.ticket_id),
+            Payload::Other { value, .. } => value
+                .get("ticket_id")
+                .and_then(|id| Id::deserialize(id).ok()),
         }
     }
 }
@@ -202,24 +229,28 @@ impl Event {
         serde_json::to_vec(self).map_err(Error::Serialize)
     }
 
-    /// The event type: `ticket_created`, `ticket_changed`, `comment_created` or `rating`.
-    pub fn event_type(&self) -> &'static str {
+    /// The event type: `ticket_created`, `ticket_changed`, `comment_created` or `rating`;
+    /// for an event this version does not know, its wrapper key.
+    pub fn event_type(&self) -> &str {
         self.payload.event_type()
     }
 
-    /// The event type as an [`EventKind`].
-    pub fn kind(&self) -> EventKind {
+    /// The event type as an [`EventKind`]; `None` for an event this version does not know.
+    pub fn kind(&self) -> Option<EventKind> {
         self.payload.kind()
     }
 
-    /// The id of the ticket the event is about.
-    pub fn ticket_id(&self) -> Id {
+    /// The id of the ticket the event is about (see [`Payload::ticket_id`]).
+    pub fn ticket_id(&self) -> Option<Id> {
         self.payload.ticket_id()
     }
 
-    /// The key that orders events: the ticket id, in decimal.
+    /// The key that orders events: the ticket id, in decimal (empty when an event this
+    /// version does not know has none).
     pub fn ordering_key(&self) -> String {
-        self.ticket_id().to_string()
+        self.ticket_id()
+            .map(|id| id.to_string())
+            .unwrap_or_default()
     }
 
     /// The `Content-Type` of the body: [`CONTENT_TYPE`].
@@ -254,6 +285,9 @@ impl Serialize for Event {
         // A payload's wrapper in `extra` would make a second payload, which receivers refuse.
         crate::wire::check_extra::<S::Error>("Event", &["secret"], &self.extra)?;
         crate::wire::check_extra::<S::Error>("Event", &WRAPPERS, &self.extra)?;
+        if let Payload::Other { wrapper, .. } = &self.payload {
+            crate::wire::check_extra::<S::Error>("Event", &[wrapper.as_str()], &self.extra)?;
+        }
         let mut map = serializer.serialize_map(None)?;
         let mut extra = self.extra.iter();
         let (mut secret_done, mut payload_done) = (false, false);
@@ -265,6 +299,7 @@ impl Serialize for Event {
                 Payload::TicketChanged(v) => map.serialize_entry(key, v),
                 Payload::CommentCreated(v) => map.serialize_entry(key, v),
                 Payload::Rating(v) => map.serialize_entry(key, v),
+                Payload::Other { value, .. } => map.serialize_entry(key, value),
             }
         };
         for &slot in order {
@@ -351,11 +386,18 @@ impl<'de> Deserialize<'de> for Event {
                     }
                 }
                 let secret = secret.ok_or_else(|| de::Error::missing_field("secret"))?;
-                let payload = payload.ok_or_else(|| {
-                    de::Error::custom(
-                        "missing the payload: one of `ticket`, `trigger`, `comment`, `rating`",
-                    )
-                })?;
+                // None known: the one object beside `secret`, an event this version does
+                // not know, if there is one and only one.
+                let payload = match payload {
+                    Some(payload) => payload,
+                    None => other_payload(&mut extra, &mut key_order).ok_or_else(|| {
+                        de::Error::custom(
+                            "missing the payload: one of `ticket`, `trigger`, `comment`, \
+                             `rating`, or one object under another key (an event this version \
+                             does not know)",
+                        )
+                    })?,
+                };
                 Ok(Event {
                     secret,
                     payload,
@@ -366,6 +408,23 @@ impl<'de> Deserialize<'de> for Event {
         }
         deserializer.deserialize_map(EventVisitor)
     }
+}
+
+/// The payload of a body with no known wrapper: its one object under another key, taken out
+/// of `extra` (its slot in `key_order` becomes the payload's); `None` when there is not
+/// exactly one.
+fn other_payload(extra: &mut Map<String, Value>, key_order: &mut KeyOrder) -> Option<Payload> {
+    let mut objects = extra.iter().enumerate().filter(|(_, (_, v))| v.is_object());
+    let (nth, (wrapper, _)) = objects.next()?;
+    if objects.next().is_some() {
+        return None;
+    }
+    let wrapper = wrapper.clone();
+    let Some(Value::Object(value)) = extra.shift_remove(&wrapper) else {
+        return None;
+    };
+    key_order.replace_extra(nth, SLOT_PAYLOAD);
+    Some(Payload::Other { wrapper, value })
 }
 
 #[cfg(test)]
@@ -409,6 +468,48 @@ mod tests {
             r#"{"secret":"s","rating":{"id":0,"client_id":0,"ticket_id":9,"rating":3,"company_id":0,"ticket_comment_id":0,"comment":"","created_at":"0000-01-01 00:00:00","updated_at":"0000-01-01 00:00:00","user_id":null}}"#
         );
         assert_eq!(Event::from_json(json.as_bytes()).unwrap(), event);
+    }
+
+    #[test]
+    fn an_event_this_version_does_not_know_is_kept_and_written_back_as_it_came() {
+        let body = br#"{"n":1,"review":{"ticket_id":"77","stars":5},"secret":"s","tag":"x"}"#;
+        let event = Event::from_json(body).unwrap();
+        let Payload::Other { wrapper, value } = &event.payload else {
+            panic!("{:?}", event.payload)
+        };
+        assert_eq!(
+            (wrapper.as_str(), &value["stars"]),
+            ("review", &Value::from(5))
+        );
+        assert_eq!((event.kind(), event.event_type()), (None, "review"));
+        assert_eq!(event.ordering_key(), "77");
+        assert!(event.secret_matches("s"));
+        assert_eq!(event.extra.keys().collect::<Vec<_>>(), ["n", "tag"]);
+        assert_eq!(event.to_json().unwrap(), body);
+        assert_eq!(crate::event::WebhookEvent::event_type(&event), None);
+        let refused = crate::sink::Emitted::from_webhook(&event).unwrap_err();
+        assert!(refused.to_string().contains("usedesk.review"), "{refused}");
+        // No ticket id: no ordering key.
+        let event = Event::from_json(br#"{"secret":"s","review":{}}"#).unwrap();
+        assert_eq!(event.ordering_key(), "");
+        // Two objects, or none, beside the secret: which is the event cannot be told.
+        for body in [
+            &br#"{"secret":"s","a":{},"b":{}}"#[..],
+            br#"{"secret":"s","a":1}"#,
+        ] {
+            let err = Event::from_json(body).unwrap_err().to_string();
+            assert!(err.contains("missing the payload"), "{err}");
+        }
+        // Written from code, its wrapper in `extra` too would be written twice.
+        let mut twice = Event::new(
+            "s",
+            Payload::Other {
+                wrapper: "review".into(),
+                value: Map::new(),
+            },
+        );
+        twice.extra.insert("review".into(), Value::Null);
+        assert!(twice.to_json().is_err());
     }
 
     #[test]
