@@ -308,18 +308,24 @@ pub(crate) fn load_vendor_event(format: FormatArg, path: &Path) -> Result<Vendor
         }
     };
     let event = parsed.map_err(|e| format!("{}: {e}", crate::input_name(path)))?;
-    if let VendorEvent::IqChannels(iq) = &event
-        && event.event_type().is_none()
-    {
-        return Err(format!(
+    if event.event_type().is_some() {
+        return Ok(event);
+    }
+    Err(match &event {
+        VendorEvent::IqChannels(iq) => format!(
             "{}: ChatEvent.Type '{}' is not an iQChannels event type deskhook can send \
              (expected one of {})",
             crate::input_name(path),
             iq.chat_event.kind,
             iqchannels::EventKind::ALL.map(|k| k.as_str()).join(", ")
-        ));
-    }
-    Ok(event)
+        ),
+        VendorEvent::Usedesk(event) => format!(
+            "{}: the event is under '{}', not a Usedesk event deskhook can send (expected \
+             one of ticket, trigger, comment, rating)",
+            crate::input_name(path),
+            event.payload.wrapper()
+        ),
+    })
 }
 
 /// `body` rendered with `template` (for a new event id, of `tenant` if given), indented when

@@ -313,8 +313,8 @@ impl Dispatcher {
     ///
     /// It goes to the sinks subscribed to its [`EventType`], like any event: serialized
     /// once, compact, with the format's content type. An event with no type deskhook can send
-    /// (a Zenlix action that is not one of the twelve, an iQChannels type this version does
-    /// not know) is dropped, counted and logged at warn. What it costs is what
+    /// (a Zenlix action that is not one of the twelve, an iQChannels or Usedesk type this
+    /// version does not know) is dropped, counted and logged at warn. What it costs is what
     /// [`emit`](Dispatcher::emit) costs, plus making the ordering key of the formats with
     /// numeric ids (one small allocation).
     ///

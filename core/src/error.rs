@@ -23,8 +23,8 @@ pub enum Error {
     UnknownAction(ParseActionError),
     /// An event type name is not one deskhook knows (a Zenlix action, `usedesk.…` or
     /// `iqchannels.…`), or an event to emit has a type that has no such name (an iQChannels
-    /// `ChatEvent.Type` this version does not know). Fix the name; the error suggests the
-    /// closest.
+    /// `ChatEvent.Type`, or a Usedesk wrapper, this version does not know). Fix the name;
+    /// the error suggests the closest.
     UnknownEventType(crate::event_type::ParseEventTypeError),
     /// [`set_dispatcher`](crate::set_dispatcher) was called when a global dispatcher was
     /// already set. Set it once, at start-up; use [`with_dispatcher`](crate::with_dispatcher)

@@ -110,7 +110,8 @@ impl Received {
     }
 
     /// The key that orders events: the Zenlix ticket code, the Usedesk ticket id, or the
-    /// iQChannels chat id.
+    /// iQChannels chat id (empty for a Usedesk event this version does not know that has no
+    /// `ticket_id`).
     pub fn ordering_key(&self) -> String {
         match self {
             Received::Zenlix(event) => event.ticket.code.clone(),

@@ -36,12 +36,14 @@ pub trait WebhookEvent: Serialize + sealed::Sealed {
     fn format(&self) -> Format;
 
     /// The event's type, or `None` when it has none that deskhook can send: a Zenlix event
-    /// whose `action` is not one of the twelve, or an iQChannels event of a type this version
-    /// does not know. Such events are dropped by the dispatcher, counted and logged.
+    /// whose `action` is not one of the twelve, or an iQChannels or Usedesk event of a type
+    /// this version does not know. Such events are dropped by the dispatcher, counted and
+    /// logged.
     fn event_type(&self) -> Option<EventType>;
 
     /// The key that orders delivery: events with the same key reach an endpoint in emit
-    /// order. The Zenlix ticket code, the Usedesk ticket id, the iQChannels chat id.
+    /// order. The Zenlix ticket code, the Usedesk ticket id, the iQChannels chat id (empty
+    /// for a Usedesk event this version does not know that has no `ticket_id`).
     fn ordering_key(&self) -> Cow<'_, str>;
 
     /// The body's `Content-Type`: the format's ([`Format::content_type`]).

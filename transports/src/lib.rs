@@ -90,8 +90,9 @@
 //!   back) stays in the spool with its ticket's later events, rather than going to the dead
 //!   letters, where this build could neither deliver nor replay it and the ticket's later
 //!   events overtook it.
-//! - Dead letters past their retention in a spool go 10,000 per commit, and a delete from a
-//!   dead-letter file copies it to a file of its own name (`<file>.rewrite-<pid>-<n>`): two
+//! - Dead letters past their retention in a spool go 10,000 at a time (a step per commit;
+//!   a full spool takes steps until it has room), and a delete from a dead-letter file
+//!   copies it to a file of its own name (`<file>.rewrite-<pid>-<n>-<random>`): two
 //!   processes deleting at once lost letters.
 //! - Payload templates: `namespace()` is not offered (a namespace could be made to hold
 //!   itself, and printing it overflowed the stack, at the template's sample render: an

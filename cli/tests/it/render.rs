@@ -303,6 +303,22 @@ fn vendor_formats_refuse_zenlix_flags_and_other_formats_bodies() {
         "{}",
         text(&out.stderr)
     );
+    // So is a Usedesk event deskhook does not know (read, but it cannot be sent).
+    let review = tmp.path().join("review.json");
+    std::fs::write(&review, br#"{"secret":"s","review":{"ticket_id":1}}"#).unwrap();
+    let out = deskhook(&[
+        "render",
+        "--format",
+        "usedesk",
+        "--event",
+        review.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the event is under 'review', not a Usedesk event"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

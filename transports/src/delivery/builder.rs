@@ -365,8 +365,9 @@ impl DeliveryGuard {
     ///
     /// [`Error::Undelivered`] with what is still queued and in flight. It comes before
     /// `timeout` when all that is left waits on endpoints that cannot send within it
-    /// (paused, or waiting past it for a retry, a cool-down, a `Retry-After` or a rate
-    /// limit's token), naming them.
+    /// (paused, waiting past it for a retry, a cool-down, a `Retry-After` or a rate limit's
+    /// token, or held in a spool behind an event of a type this build does not know),
+    /// naming them.
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
         self.engine.flush(timeout)
     }

@@ -208,7 +208,8 @@ impl LaneState {
     /// Whether the lane can make no attempt before `deadline`: nothing of it is in flight
     /// (nor delivered and not yet settled), and it is paused or all it has waits past
     /// `deadline` (a retry, its breaker's cool-down, a receiver's `Retry-After`, its rate
-    /// limit's next token). `outstanding` is the lane's count of its jobs: one that is not
+    /// limit's next token) or is held in a spool behind a row of a type this build does not
+    /// know. `outstanding` is the lane's count of its jobs: one that is not
     /// in the schedule (in the inbox, or a spool's row not in memory) may be ready, and
     /// waits only for what holds the whole lane. A lane removed, stopping or disabled by a
     /// 410 is letting its jobs go to the dead letters: soon over, not idle.

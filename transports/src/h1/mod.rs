@@ -387,13 +387,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                 Ok(None) => {}
                 Err(e) => return Err(Failed::new(e, true)),
             }
-            // The interim answers before it count too: one budget for the whole head.
-            if self.interim + (self.end - self.start) >= MAX_HEAD {
-                return Err(Failed::new(
-                    invalid(format!("the answer's head is over {MAX_HEAD} bytes")),
-                    true,
-                ));
-            }
             let answered = self.received;
             match std::future::poll_fn(|cx| self.poll_fill(cx)).await {
                 Ok(0) if answered => {
@@ -576,14 +569,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
             self.start += blank;
             self.interim += blank;
             self.checked = self.checked.saturating_sub(blank);
-            // Here, not only where the head is awaited: an answer read while the request is
-            // still being written is looked at here alone.
-            if self.interim > MAX_HEAD {
-                return Err(invalid(format!(
-                    "the receiver sent over {MAX_HEAD} bytes of blank lines and interim (1xx) \
-                     answers, and no final answer"
-                )));
-            }
             let unread = &self.buf[self.start..self.end];
             // A head ends with an empty line (CRLF, or a bare LF as httparse also takes):
             // looked for in what came since the last look, before anything is parsed.
@@ -593,7 +578,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                 .any(|at| matches!(&tail[at + 1..], [b'\n', ..] | [b'\r', b'\n', ..]));
             if !ends {
                 self.checked = unread.len();
-                return Ok(None);
+                return self.head_to_come();
             }
             // As browsers and curl read an answer, when it does not read strictly: a header
             // folded over lines (obs-fold), a space before a header's colon, and a line that
@@ -617,7 +602,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
             let (used, head) = match parsed {
                 Ok(None) => {
                     self.checked = unread.len();
-                    return Ok(None);
+                    return self.head_to_come();
                 }
                 Ok(Some(answer)) => answer,
                 Err(HeadError::Syntax(e)) => {
@@ -640,6 +625,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                 )));
             }
         }
+    }
+
+    /// A head not all come yet (`None`), or over its budget: what came of it, the blank lines
+    /// and interim (1xx) answers before it included. Checked here, where every look at an
+    /// answer passes, not only where the head is awaited: an answer read while the request
+    /// is still being written is looked at here alone.
+    fn head_to_come(&self) -> io::Result<Option<Head>> {
+        if self.interim + (self.end - self.start) >= MAX_HEAD {
+            return Err(invalid(format!(
+                "the answer's head is over {MAX_HEAD} bytes"
+            )));
+        }
+        Ok(None)
     }
 
     /// Reads `length` bytes of body; whether all came.

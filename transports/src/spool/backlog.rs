@@ -206,29 +206,28 @@ impl SpoolBacklog {
     ) -> (Option<i64>, u64) {
         let mut read = loaded.bad;
         // A row of a type this build does not know holds the ticket's later rows (read back
-        // rows were all of known types when first read: this is for safety's sake).
+        // rows were all of known types when first read: this is for safety's sake). Held,
+        // and counted, only once the rows before it are in: a read that stops before it
+        // (the budget) reads it again.
         let first_unknown = loaded.unknown.first().map_or(i64::MAX, |u| u.row);
-        for unknown in loaded.unknown.drain(..) {
-            st.window.hold_unknown(unknown.ticket, unknown.row);
-        }
         let row_of = |job: &Job| job.row.unwrap_or(loaded.through);
-        let behind = loaded
-            .jobs
-            .iter()
-            .filter(|(job, _)| row_of(job) > first_unknown);
-        let behind = behind.count();
-        st.window.strand(behind);
-        for (job, due) in loaded.jobs.drain(..) {
+        let mut jobs = loaded.jobs.drain(..).peekable();
+        while let Some((job, due)) = jobs.next_if(|(job, _)| row_of(job) < first_unknown) {
             let row = row_of(&job);
-            if row > first_unknown {
-                return (None, read);
-            }
             if !self.admit(engine, lane, st, job, due, at) {
                 return (Some(row), read);
             }
             read += 1;
         }
-        (loaded.stopped_at.filter(|row| *row < first_unknown), read)
+        if loaded.unknown.is_empty() {
+            return (loaded.stopped_at, read);
+        }
+        let behind = jobs.count();
+        for unknown in loaded.unknown.drain(..) {
+            st.window.hold_unknown(unknown.ticket, unknown.row);
+        }
+        st.window.strand(behind);
+        (None, read)
     }
 
     /// [`Backlog::refill`] at `now`, but for the resting tickets' next instant.

@@ -286,6 +286,20 @@ impl Serialize for Event {
         crate::wire::check_extra::<S::Error>("Event", &["secret"], &self.extra)?;
         crate::wire::check_extra::<S::Error>("Event", &WRAPPERS, &self.extra)?;
         if let Payload::Other { wrapper, .. } = &self.payload {
+            // Written so, it would not read back as itself: under `secret` or a known
+            // wrapper, or beside another object (two objects cannot be told apart).
+            if wrapper == "secret" || WRAPPERS.contains(&wrapper.as_str()) {
+                return Err(serde::ser::Error::custom(format_args!(
+                    "Payload::Other under `{wrapper}`, a key Usedesk bodies use for their own: \
+                     build the payload's own variant"
+                )));
+            }
+            if let Some((key, _)) = self.extra.iter().find(|(_, value)| value.is_object()) {
+                return Err(serde::ser::Error::custom(format_args!(
+                    "Payload::Other beside an object in extra (`{key}`): a body with two \
+                     objects beside `secret` cannot be read back"
+                )));
+            }
             crate::wire::check_extra::<S::Error>("Event", &[wrapper.as_str()], &self.extra)?;
         }
         let mut map = serializer.serialize_map(None)?;
@@ -340,7 +354,8 @@ impl<'de> Deserialize<'de> for Event {
             type Value = Event;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
-                    "a Usedesk event object {secret, and one of ticket, trigger, comment, rating}",
+                    "a Usedesk event object {secret, and one of ticket, trigger, comment, \
+                     rating, or one object under another key}",
                 )
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
@@ -510,6 +525,22 @@ mod tests {
         );
         twice.extra.insert("review".into(), Value::Null);
         assert!(twice.to_json().is_err());
+        // Nor under a key of Usedesk's own, nor beside another object: neither reads back.
+        for wrapper in ["secret", "ticket"] {
+            let own = Event::new(
+                "s",
+                Payload::Other {
+                    wrapper: wrapper.into(),
+                    value: Map::new(),
+                },
+            );
+            let err = own.to_json().unwrap_err().to_string();
+            assert!(err.contains("a key Usedesk bodies use"), "{err}");
+        }
+        let mut beside = Event::from_json(br#"{"secret":"s","review":{}}"#).unwrap();
+        beside.extra.insert("more".into(), serde_json::json!({}));
+        let err = beside.to_json().unwrap_err().to_string();
+        assert!(err.contains("cannot be read back"), "{err}");
     }
 
     #[test]

@@ -663,7 +663,11 @@ mod tests {
         assert!(window.stranded_at("A", 12));
         assert_eq!(window.stranded_rows(), 4);
         assert_eq!(window.unpark_through("C", 4), Some(20));
+        // A ticket not parked before is not parked by it: held apart, never read back.
+        window.hold_unknown(key("B"), 12);
         assert!(!window.parked.contains_key("B"));
+        assert_eq!(window.unpark_through("B", 12), None);
+        assert_eq!(window.stranded_rows(), 5);
         window.let_go(30);
         assert!(window.stranded.is_empty() && window.parked.is_empty());
         assert_eq!(window.stranded_rows(), 0);
