@@ -19,7 +19,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::writer::{LoadRoom, Loaded, RowRange, SpoolStore};
+use super::load::{LoadRoom, Loaded, RowRange};
+use super::writer::SpoolStore;
 use crate::delivery::backlog::{
     Accepted, Backlog, LetterFate, LetterOwner, Registration, Release, Released, RowCounts,
 };

@@ -133,6 +133,7 @@ mod again;
 mod backlog;
 mod commit;
 mod config;
+mod load;
 mod lock;
 mod room;
 mod schema;

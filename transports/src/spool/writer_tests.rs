@@ -4,6 +4,7 @@
 use super::*;
 use crate::delivery::backlog::{LetterOwner, Settling};
 use crate::delivery::lane::lane_for_test;
+use crate::spool::load::{LoadRoom, Loaded, RowRange};
 use crate::spool::shared::{MAX_UNCOMMITTED, MAX_UNCOMMITTED_BYTES};
 
 fn store(dir: &Path, max_batch: usize) -> SpoolStore {
