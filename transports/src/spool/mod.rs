@@ -95,8 +95,8 @@
 //! not know (written by a newer deskhook that was rolled back) is not its to end: it stays
 //! in the spool, its ticket's later events wait behind it (logged, an error at most once a
 //! minute), and the other tickets go; a flush that has only them left says so at once
-//! ([`Error::Undelivered`](crate::Error::Undelivered), naming the endpoint). The deskhook
-//! that wrote it delivers them, in order.
+//! ([`Error::Undelivered`], naming the endpoint). The deskhook that wrote it delivers them,
+//! in order.
 //!
 //! # Endpoints change
 //!
