@@ -22,7 +22,7 @@ use crate::{Problem, State, blocking};
 /// whose letters could not be replayed or are still listed, a page of its own.
 enum Done {
     Query(String),
-    Replayed(Replayed),
+    Replayed(ReplayResult),
 }
 
 impl Done {
@@ -32,7 +32,32 @@ impl Done {
         if replayed.failed.is_empty() && replayed.still_listed.is_empty() {
             Done::Query(format!("done=replayed&n={}", replayed.replayed))
         } else {
-            Done::Replayed(replayed)
+            Done::Replayed(ReplayResult::of(replayed))
+        }
+    }
+}
+
+/// What a replay's result page shows: the letters replayed, those that could not be (the
+/// first [`SHOWN_FAILURES`] with why, and how many in all: a replay of a whole filter can
+/// fail for thousands, and results are kept a while), and those still listed.
+#[derive(Debug)]
+struct ReplayResult {
+    replayed: usize,
+    failed: Vec<(String, String)>,
+    failed_total: usize,
+    still_listed: Vec<String>,
+}
+
+impl ReplayResult {
+    fn of(replayed: Replayed) -> ReplayResult {
+        let failed_total = replayed.failed.len();
+        let mut failed = replayed.failed;
+        failed.truncate(SHOWN_FAILURES);
+        ReplayResult {
+            replayed: replayed.replayed,
+            failed,
+            failed_total,
+            still_listed: replayed.still_listed,
         }
     }
 }
@@ -57,13 +82,13 @@ struct KeptReplay {
     id: String,
     at: Instant,
     filter: DeadLetterQuery,
-    replayed: Replayed,
+    result: ReplayResult,
 }
 
 impl Replays {
     /// Keeps `replayed` (with the list's `filter`) under `id`, dropping those past their
     /// time, and the oldest past [`REPLAYS_KEPT`].
-    fn keep(&mut self, id: String, filter: DeadLetterQuery, replayed: Replayed, now: Instant) {
+    fn keep(&mut self, id: String, filter: DeadLetterQuery, result: ReplayResult, now: Instant) {
         self.0
             .retain(|kept| now.duration_since(kept.at) < REPLAYS_KEPT_FOR);
         if self.0.len() >= REPLAYS_KEPT {
@@ -73,14 +98,14 @@ impl Replays {
             id,
             at: now,
             filter,
-            replayed,
+            result,
         });
     }
 
     /// The result kept under `id`, if it is still kept.
-    fn get(&self, id: &str, now: Instant) -> Option<(&DeadLetterQuery, &Replayed)> {
+    fn get(&self, id: &str, now: Instant) -> Option<(&DeadLetterQuery, &ReplayResult)> {
         let kept = self.0.iter().find(|kept| kept.id == id)?;
-        (now.duration_since(kept.at) < REPLAYS_KEPT_FOR).then_some((&kept.filter, &kept.replayed))
+        (now.duration_since(kept.at) < REPLAYS_KEPT_FOR).then_some((&kept.filter, &kept.result))
     }
 }
 
@@ -123,12 +148,12 @@ fn replay_result(
     base: &Base,
     csrf: &CsrfToken,
     filter: &DeadLetterQuery,
-    replayed: &Replayed,
+    replayed: &ReplayResult,
 ) -> super::Page {
     let back = base.at(&format!("/dead-letters?{}", filter_query(filter)));
     let back = back.trim_end_matches(['&', '?']).to_owned();
     let listed = replayed.still_listed.len();
-    let failed = replayed.failed.len();
+    let failed = replayed.failed_total;
     let counted = |n: usize, noun| counted(u64::try_from(n).unwrap_or(u64::MAX), noun);
     layout(
         base,
@@ -166,13 +191,13 @@ fn replay_result(
                     table.failures {
                         thead { tr { th { "Letter" } th { "Why" } } }
                         tbody {
-                            @for (key, reason) in replayed.failed.iter().take(SHOWN_FAILURES) {
+                            @for (key, reason) in &replayed.failed {
                                 tr { td { code { (key) } } td { (reason) } }
                             }
                         }
                     }
-                    @if failed > SHOWN_FAILURES {
-                        p.hint { "And " (failed - SHOWN_FAILURES) " more, for the same kinds of reasons." }
+                    @if failed > replayed.failed.len() {
+                        p.hint { "And " (failed - replayed.failed.len()) " more, for the same kinds of reasons." }
                     }
                 }
             }
@@ -612,9 +637,8 @@ mod tests {
         replayed.replayed = 3;
         replayed.still_listed = vec!["r7".to_owned(), "r9".to_owned()];
         replayed.failed = vec![("r4".to_owned(), "endpoint 'crm' is <gone>".to_owned())];
-        let page = replay_result(&base, &csrf, &filter, &replayed)
-            .markup
-            .into_string();
+        let page = replay_result(&base, &csrf, &filter, &ReplayResult::of(replayed.clone()));
+        let page = page.markup.into_string();
         for said in [
             "3 dead letters replayed.",
             "2 letters replayed but still listed",
@@ -633,10 +657,28 @@ mod tests {
         let mut kept = Replays::default();
         let start = Instant::now();
         for n in 0..=REPLAYS_KEPT {
-            kept.keep(n.to_string(), filter.clone(), replayed.clone(), start);
+            let result = ReplayResult::of(replayed.clone());
+            kept.keep(n.to_string(), filter.clone(), result, start);
         }
         assert!(kept.get("0", start).is_none(), "the oldest past the most");
         assert_eq!(kept.get("1", start).map(|(_, r)| r.replayed), Some(3));
+        // Kept, a result holds the reasons shown, and how many failed in all.
+        let mut many = Replayed::default();
+        many.failed = (0..SHOWN_FAILURES + 5)
+            .map(|n| (format!("r{n}"), "why".to_owned()))
+            .collect();
+        let result = ReplayResult::of(many);
+        assert_eq!(
+            (result.failed.len(), result.failed_total),
+            (SHOWN_FAILURES, SHOWN_FAILURES + 5)
+        );
+        let page = replay_result(&base, &csrf, &filter, &result)
+            .markup
+            .into_string();
+        assert!(
+            page.contains("205 letters not replayed") && page.contains("And 5 more"),
+            "{page}"
+        );
         assert!(
             kept.get("1", start + REPLAYS_KEPT_FOR).is_none(),
             "past its time"
