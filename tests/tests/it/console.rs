@@ -140,6 +140,7 @@ fn url_encode(text: &str) -> String {
 }
 
 mod api;
+mod api_letters;
 mod forms;
 mod guard;
 mod letters;
