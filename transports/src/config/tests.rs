@@ -605,26 +605,16 @@ headers = { Authorization = "Bearer HEADERTOKEN" }
 #[cfg(feature = "file")]
 #[test]
 fn the_file_log_section_is_checked_with_its_position() {
-    let zero = Config::parse(
-        "[file_log]\npath = \"events.jsonl\"\nrotate_bytes = 0\n",
-        "deskhook.toml",
-    )
-    .unwrap()
-    .file_sink()
-    .unwrap_err()
-    .to_string();
+    let refused = |toml: &str| {
+        let config = Config::parse(toml, "deskhook.toml").unwrap();
+        config.file_sink().unwrap_err().to_string()
+    };
+    let zero = refused("[file_log]\npath = \"events.jsonl\"\nrotate_bytes = 0\n");
     assert!(
         zero.starts_with("deskhook.toml:3:16: file log rotation size is 0 bytes"),
         "{zero}"
     );
-    let mode = Config::parse(
-        "[file_log]\npath = \"events.jsonl\"\nmode = 0o444\n",
-        "deskhook.toml",
-    )
-    .unwrap()
-    .file_sink()
-    .unwrap_err()
-    .to_string();
+    let mode = refused("[file_log]\npath = \"events.jsonl\"\nmode = 0o444\n");
     assert!(
         mode.starts_with("deskhook.toml:3:8: file log mode 0o444 must let its owner write"),
         "{mode}"

@@ -48,14 +48,19 @@ fn letter_ids(conn: &Connection) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn attempts_and_dead_letters_past_their_retention_are_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    let spool = Spool::builder(dir.path())
+/// A store on a spool in `dir` that keeps dead letters a day.
+fn keeping_letters_a_day(dir: &Path) -> SpoolStore {
+    let spool = Spool::builder(dir)
         .dead_letter_retention(DAY)
         .open()
         .unwrap();
-    let store = SpoolStore::start(spool).unwrap().0;
+    SpoolStore::start(spool).unwrap().0
+}
+
+#[test]
+fn attempts_and_dead_letters_past_their_retention_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = keeping_letters_a_day(dir.path());
     store.dead(None, None, letter("old", "create"));
     store.dead(None, None, letter("young", "create"));
     store.record_attempt(&attempt_entry(1, 10));
@@ -131,11 +136,7 @@ fn old_attempts_go_in_steps_the_oldest_first() {
 #[test]
 fn old_dead_letters_go_in_steps_the_oldest_first() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Spool::builder(dir.path())
-        .dead_letter_retention(DAY)
-        .open()
-        .unwrap();
-    let store = SpoolStore::start(spool).unwrap().0;
+    let store = keeping_letters_a_day(dir.path());
     for id in ["a", "b", "c", "d"] {
         store.dead(None, None, letter(id, "create"));
     }
