@@ -15,7 +15,7 @@ use super::failing;
 use super::room::{PRUNE_STEP, attempts_could_make_room, give_way, prune, prune_letters};
 use super::schema::{unix_ms, used_bytes};
 use super::shared::{Append, Core};
-use super::writer::Op;
+use super::writer::{Moving, Op};
 use crate::delivery::{DeadLetter, Job, Lane, lock, now_rfc3339};
 use crate::error::Error;
 
@@ -45,14 +45,33 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
     // waiting, each with how many of those are ahead of it: answered with the batch that
     // commits the last of them, not before (a batch takes `max_batch` appends at most).
     let mut marks: Vec<(usize, Op)> = Vec::new();
+    // Waits that came while a whole lane's rows were being moved in steps: they wait for
+    // the move's end (a resume after a 410 waits so for its move, the lane taking rows
+    // again only then), then as any other.
+    let mut held: Vec<Op> = Vec::new();
     loop {
-        let mut updates = Vec::new();
+        // The next steps of the moves under way go first.
+        let mut updates = std::mem::take(&mut *lock(&core.moving));
+        let mut moving = !updates.is_empty();
+        let released = if moving {
+            Vec::new()
+        } else {
+            std::mem::take(&mut held)
+        };
         let mut sort = |op: Op, waiting: &mut VecDeque<Op>, updates: &mut Vec<Op>| match op {
             Op::Append(_) => waiting.push_back(op),
+            Op::Written(_) if moving => held.push(op),
             Op::Written(_) if !waiting.is_empty() => marks.push((waiting.len(), op)),
+            Op::DeadRange { range: None, .. } => {
+                moving = true;
+                updates.push(op);
+            }
             other => updates.push(other),
         };
-        if waiting.is_empty() {
+        for op in released {
+            sort(op, &mut waiting, &mut updates);
+        }
+        if waiting.is_empty() && updates.is_empty() {
             if again.is_empty() {
                 match ops.recv() {
                     Ok(op) => sort(op, &mut waiting, &mut updates),
@@ -220,6 +239,8 @@ struct Committed {
     written: Vec<mpsc::SyncSender<Result<(), Error>>>,
     /// Lanes all of whose rows were let go (their windows are reset once committed).
     released: Vec<Arc<Lane>>,
+    /// The next steps of whole lanes' moves, for the next commit.
+    more: Vec<Op>,
 }
 
 /// Writes one batch in one transaction. When it fails, its appends are refused (their
@@ -496,6 +517,7 @@ pub(super) fn commit_logged(
     for lane in &done.released {
         forget_disk(lane);
     }
+    lock(&core.moving).append(&mut done.more);
     log_late(&done.late);
     // The updates were written, whether the appends were or not (a full spool takes
     // updates: they make room).
@@ -618,6 +640,149 @@ fn drop_letters_without_rows(core: &Core, used: u64, updates: Vec<Op>) -> Vec<Op
     kept
 }
 
+/// Most rows a whole lane's move to the dead letters takes per commit: a removed endpoint's
+/// backlog of a million rows is a thousand commits, between which the emits waiting for
+/// theirs are written, not one transaction that holds them all for its whole length.
+pub(super) const MOVE_STEP_ROWS: usize = 1_000;
+
+/// Most body bytes a step of a lane's move takes (however few rows that is): a step copies
+/// them into the dead letters' table.
+const MOVE_STEP_BYTES: u64 = 16 << 20;
+
+/// The lane, rows in flight, reason and caller of a whole lane's move ([`Op::DeadRange`]
+/// without a range).
+type WholeMove<'a> = (
+    &'a Arc<Lane>,
+    &'a Vec<i64>,
+    &'a String,
+    &'a Option<mpsc::SyncSender<Result<usize, usize>>>,
+);
+
+/// One step of the move of every row of a lane: up to [`MOVE_STEP_ROWS`] rows or
+/// [`MOVE_STEP_BYTES`] of bodies, from where the steps before ended (`moving`). The next
+/// step, if there is one, goes to `done.more`; the last tells the caller how many rows
+/// went.
+fn move_step(
+    tx: &rusqlite::Transaction<'_>,
+    (lane, except, reason, sender): WholeMove<'_>,
+    moving: Option<Moving>,
+    given_up: &Mutex<std::collections::BTreeSet<i64>>,
+    done: &mut Committed,
+) -> rusqlite::Result<()> {
+    let name: &str = &lane.name;
+    let moving = match moving {
+        Some(moving) => moving,
+        None => Moving {
+            after: lane.rows.floor,
+            through: tx
+                .prepare_cached("SELECT coalesce(max(row), 0) FROM events WHERE endpoint = ?1")?
+                .query_row([name], |r| r.get(0))?,
+            moved: 0,
+        },
+    };
+    // Where this step ends: the last of the rows it has room for.
+    let mut rows = 0;
+    let mut bytes = 0;
+    let mut until = moving.through;
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT row, length(body) FROM events WHERE endpoint = ?1 AND row > ?2 \
+             AND row <= ?3 ORDER BY row LIMIT ?4",
+        )?;
+        let mut found = stmt.query(params![
+            name,
+            moving.after,
+            moving.through,
+            MOVE_STEP_ROWS as i64
+        ])?;
+        while let Some(r) = found.next()? {
+            let (row, length): (i64, i64) = (r.get(0)?, r.get(1)?);
+            rows += 1;
+            bytes += length.unsigned_abs();
+            if rows == MOVE_STEP_ROWS || bytes >= MOVE_STEP_BYTES {
+                until = row;
+                break;
+            }
+        }
+    }
+    let moved = move_rows(
+        tx,
+        lane,
+        (moving.after, until, None),
+        except,
+        reason,
+        given_up,
+    )?;
+    if moved > 0 {
+        done.dead.push((lane.clone(), moved));
+    }
+    let moving = Moving {
+        after: until,
+        moved: moving.moved + moved,
+        ..moving
+    };
+    if until < moving.through {
+        done.more.push(Op::DeadRange {
+            lane: lane.clone(),
+            range: None,
+            except: except.clone(),
+            reason: reason.clone(),
+            done: sender.clone(),
+            moving: Some(moving),
+        });
+        return Ok(());
+    }
+    done.released.push(lane.clone());
+    if let Some(sender) = sender {
+        done.done.push((sender.clone(), moving.moved));
+    }
+    Ok(())
+}
+
+/// Moves the rows of `lane` after `after` through `through` (of `ticket`'s only, if given)
+/// to the dead letters for `reason`, but those in `except` (in flight: their attempts
+/// settle them) and those given up; returns how many went.
+fn move_rows(
+    tx: &rusqlite::Transaction<'_>,
+    lane: &Lane,
+    (after, through, ticket): (i64, i64, Option<&str>),
+    except: &[i64],
+    reason: &str,
+    given_up: &Mutex<std::collections::BTreeSet<i64>>,
+) -> rusqlite::Result<usize> {
+    let except: Vec<i64> = {
+        let given_up = lock(given_up);
+        let given_up = (after < through).then(|| given_up.range(after + 1..=through));
+        (except.iter().chain(given_up.into_iter().flatten()))
+            .copied()
+            .collect()
+    };
+    let except = serde_json::to_string(&except).unwrap_or_else(|_| "[]".to_owned());
+    let name: &str = &lane.name;
+    let url = lane.route().url.clone();
+    let filter = "endpoint = ?1 AND row > ?2 AND row <= ?3 \
+                  AND (?4 IS NULL OR ticket = ?4) \
+                  AND row NOT IN (SELECT value FROM json_each(?5))";
+    tx.prepare_cached(&format!(
+        "INSERT INTO dead_letters (id, endpoint, url, action, ticket, content_type, \
+         attempts, last_status, last_error, reason, failed_at, body, tenant) \
+         SELECT id, endpoint, ?6, action, ticket, content_type, attempts, last_status, \
+         last_error, ?7, ?8, body, tenant FROM events WHERE {filter} ORDER BY row"
+    ))?
+    .execute(params![
+        name,
+        after,
+        through,
+        ticket,
+        except,
+        url,
+        reason,
+        now_rfc3339()
+    ])?;
+    tx.prepare_cached(&format!("DELETE FROM events WHERE {filter}"))?
+        .execute(params![name, after, through, ticket, except])
+}
+
 /// One update inside the writer's transaction; `given_up` rows (see [`Core::given_up`]) stay
 /// where they are.
 fn apply(
@@ -651,47 +816,21 @@ fn apply(
             except,
             reason,
             done: sender,
+            moving,
         } => {
-            let name: &str = &lane.name;
-            let (after, through, ticket) = match range {
-                Some((after, through, ticket)) => (*after, *through, ticket.as_deref()),
-                None => (lane.rows.floor, i64::MAX, None),
+            let Some((after, through, ticket)) = range else {
+                let moving = *moving;
+                return move_step(tx, (lane, except, reason, sender), moving, given_up, done);
             };
-            // The rows in flight stay: their attempts settle them.
-            let except: Vec<i64> = {
-                let given_up = lock(given_up);
-                let given_up = (after < through).then(|| given_up.range(after + 1..=through));
-                (except.iter().chain(given_up.into_iter().flatten()))
-                    .copied()
-                    .collect()
-            };
-            let except = serde_json::to_string(&except).unwrap_or_else(|_| "[]".to_owned());
-            let url = lane.route().url.clone();
-            let filter = "endpoint = ?1 AND row > ?2 AND row <= ?3 \
-                          AND (?4 IS NULL OR ticket = ?4) \
-                          AND row NOT IN (SELECT value FROM json_each(?5))";
-            tx.prepare_cached(&format!(
-                "INSERT INTO dead_letters (id, endpoint, url, action, ticket, content_type, \
-                 attempts, last_status, last_error, reason, failed_at, body, tenant) \
-                 SELECT id, endpoint, ?6, action, ticket, content_type, attempts, last_status, \
-                 last_error, ?7, ?8, body, tenant FROM events WHERE {filter} ORDER BY row"
-            ))?
-            .execute(params![
-                name,
-                after,
-                through,
-                ticket,
+            let moved = move_rows(
+                tx,
+                lane,
+                (*after, *through, ticket.as_deref()),
                 except,
-                url,
                 reason,
-                now_rfc3339()
-            ])?;
-            let moved = tx
-                .prepare_cached(&format!("DELETE FROM events WHERE {filter}"))?
-                .execute(params![name, after, through, ticket, except])?;
-            if range.is_none() {
-                done.released.push(lane.clone());
-            }
+                given_up,
+            )?;
+            debug_assert!(moving.is_none(), "a range is moved in one step");
             if moved > 0 {
                 done.dead.push((lane.clone(), moved));
             }

@@ -165,6 +165,9 @@ pub(super) struct Core {
     /// them and counting them a second time, and a load does not move an unreadable one
     /// again (written by the writer alone; the loader reads it).
     pub(super) given_up: Mutex<std::collections::BTreeSet<i64>>,
+    /// The moves of whole lanes' rows to the dead letters under way: the next step of each,
+    /// for the writer's next commit (the writer's alone).
+    pub(super) moving: Mutex<Vec<super::writer::Op>>,
     pub(super) engine: OnceLock<Weak<Engine>>,
     /// For the engine's loads.
     pub(super) reader: Mutex<Connection>,

@@ -40,13 +40,16 @@ pub(super) enum Op {
     Delivered(i64),
     /// Moves rows of `lane` to the dead letters: those in `range`, or (without a range)
     /// every row of it but those in `except` (in flight) and those whose outcome the writer
-    /// gave up ([`Core::given_up`]), then tells `done` how many.
+    /// gave up ([`Core::given_up`]), then tells `done` how many. Without a range, in steps
+    /// of at most [`MOVE_STEP_ROWS`](super::commit::MOVE_STEP_ROWS) rows, one per commit:
+    /// `moving` is how far it went (`None` before the first step).
     DeadRange {
         lane: Arc<Lane>,
         range: Option<(i64, i64, Option<String>)>,
         except: Vec<i64>,
         reason: String,
         done: Option<mpsc::SyncSender<Result<usize, usize>>>,
+        moving: Option<Moving>,
     },
     /// A dead letter, moving row `row` if it has one; counted for `lane` (if it has one)
     /// once committed, or as [`letter_lost`](super::again::letter_lost) says if it is given
@@ -79,6 +82,18 @@ pub(super) enum Op {
     /// Tells its sender once the updates sent before it are committed, or that some could
     /// not be (they may be written again later, or given up).
     Written(mpsc::SyncSender<Result<(), Error>>),
+}
+
+/// How far the move of a whole lane's rows went, from one step to the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Moving {
+    /// The last row the steps so far looked at.
+    pub(super) after: i64,
+    /// The lane's last row when the move began: rows after it are not the move's (a lane
+    /// resumed after a 410 takes rows again).
+    pub(super) through: i64,
+    /// Rows moved so far.
+    pub(super) moved: usize,
 }
 
 /// A row of the registry's table to write.
@@ -190,6 +205,7 @@ impl SpoolStore {
             pruned_at: std::sync::atomic::AtomicI64::new(0),
             give_way_answer: GiveWay::default(),
             given_up: Mutex::default(),
+            moving: Mutex::default(),
             engine: OnceLock::new(),
             reader: Mutex::new(reader),
             browser: Mutex::new(browser),
@@ -322,6 +338,7 @@ impl SpoolStore {
             except: Vec::new(),
             reason,
             done: None,
+            moving: None,
         });
     }
 
@@ -420,6 +437,7 @@ impl SpoolStore {
             except,
             reason: reason.to_owned(),
             done: Some(done),
+            moving: None,
         });
         moved
     }

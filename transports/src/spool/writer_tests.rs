@@ -320,6 +320,48 @@ fn a_removed_lanes_rows_and_later_appends_go_to_the_dead_letters() {
     assert!(letters.iter().all(|l| l.reason == "endpoint removed"));
 }
 
+#[test]
+fn a_removed_lanes_rows_move_in_steps_and_a_wait_sent_after_waits_for_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1024);
+    let lane = lane_for_test("crm");
+    let rows = crate::spool::commit::MOVE_STEP_ROWS * 2 + 500;
+    for chunk in 0..rows / 500 {
+        let jobs = (0..500)
+            .map(|n| {
+                let n = chunk * 500 + n;
+                (lane.clone(), Job::for_test(&format!("{n:05}"), n as u64))
+            })
+            .collect();
+        store.append(jobs).wait(WAIT).unwrap();
+    }
+    lane.closed.store(true, Ordering::SeqCst);
+    lock(&lane.state).closing = Some(crate::delivery::lane::Closing::Removed);
+    let commits = store.commits();
+    let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
+    // An endpoint's change waits so: sent after the move, it is answered after its end.
+    store.committed().unwrap();
+    assert_eq!(
+        moved.try_recv().unwrap(),
+        Ok(rows),
+        "told once the move is done"
+    );
+    assert!(
+        store.commits() - commits >= 3,
+        "one commit per step of {} rows: {} commits",
+        crate::spool::commit::MOVE_STEP_ROWS,
+        store.commits() - commits
+    );
+    assert_eq!(store.counts("crm", 0).unwrap().1, 0, "no row left");
+    store.shut();
+    let conn = Connection::open(dir.path().join(super::super::DATABASE_FILE)).unwrap();
+    let letters = super::super::schema::dead_letters(&conn).unwrap();
+    assert_eq!(letters.len(), rows);
+    // Each ticket is the row's number.
+    let tickets: Vec<&str> = letters.iter().map(|l| l.ticket.as_str()).collect();
+    assert!(tickets.is_sorted(), "in the order of the rows");
+}
+
 #[path = "writer_room_tests.rs"]
 mod room;
 

@@ -420,6 +420,12 @@ impl Endpoints {
     /// Removes the endpoint `name`: what it has queued goes to the dead letters with the
     /// reason `endpoint removed`; attempts in flight finish.
     ///
+    /// Returns once what it had queued is moved. With a spool, that is written in steps of
+    /// a thousand rows (or 16 MiB of bodies), one per commit, between which the spool goes on
+    /// taking events: a backlog of a million rows takes as many steps, and this call that
+    /// long, but no `emit` waits for it. Endpoint changes made meanwhile apply at once, and
+    /// return once it is over (each waits for the spool to have it on disk).
+    ///
     /// # Errors
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name.
