@@ -632,16 +632,16 @@ impl Backlog for SpoolBacklog {
             Ok(Ok(moved)) => moved,
             // The write failed: the rows stay on disk, and this sink lets go of them all
             // the same (a flush does not wait for them; the next start finds them).
-            Ok(Err(left)) => {
+            Ok(Err((moved, left))) => {
                 log::error!(
                     target: deskhook::LOG_TARGET,
-                    "endpoint '{}': its {left} event(s) in the spool could not be moved to \
-                     the dead letters (see the error above); they stay in the spool, where \
-                     the next start finds them",
+                    "endpoint '{}': {left} of its event(s) in the spool could not be moved to \
+                     the dead letters (see the error above; {moved} were); they stay in the \
+                     spool, where the next start finds them",
                     lane.name
                 );
                 engine.finished(lane, left);
-                0
+                moved
             }
             // The writer is gone (it was shut, or it ended: the send logged which): the rows
             // stay on disk for the next start, and this sink lets go of them all the same,

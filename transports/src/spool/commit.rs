@@ -16,6 +16,7 @@ use super::room::{PRUNE_STEP, attempts_could_make_room, give_way, prune, prune_l
 use super::schema::{unix_ms, used_bytes};
 use super::shared::{Append, Core};
 use super::writer::{Moving, Op};
+use crate::delivery::backlog::MoveAnswer;
 use crate::delivery::{DeadLetter, Job, Lane, lock, now_rfc3339};
 use crate::error::Error;
 
@@ -117,14 +118,28 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
                 marks.push((ahead - take, mark));
             }
         }
+        // The steps of moves under way go in a transaction of their own, after the rest: an
+        // emit waits for the step being written at most, its own commit carries none. Nor
+        // are they kept with outcomes to write again: one kept there would look ended to
+        // the waits held for its move, and one that fails is told to its caller (see
+        // `commit_logged`).
+        let steps: Vec<Op> = updates
+            .extract_if(.., |op| matches!(op, Op::DeadRange { range: None, .. }))
+            .collect();
         if again.is_empty() {
             batch.extend(updates);
-            let left = commit(core, &mut conn, batch);
-            again.keep(core, left);
+            if !batch.is_empty() {
+                let left = commit(core, &mut conn, batch);
+                again.keep(core, left);
+            }
         } else {
             // Outcomes first, in their order; appends on their own.
             again.write(core, &mut conn, updates);
             commit_appends(core, &mut conn, batch, &mut again);
+        }
+        if !steps.is_empty() {
+            let left = commit(core, &mut conn, steps);
+            again.keep(core, left);
         }
     }
     again.last_chance(core, &mut conn);
@@ -232,7 +247,7 @@ struct Committed {
     /// dead letters: logged once the commit is done.
     late: Vec<(Arc<Lane>, &'static str)>,
     /// Counts to hand to waiting `dead_all` callers.
-    done: Vec<(mpsc::SyncSender<Result<usize, usize>>, usize)>,
+    done: Vec<(mpsc::SyncSender<MoveAnswer>, usize)>,
     /// Counts of deleted dead letters to hand to their callers.
     deleted: Vec<(mpsc::SyncSender<Result<usize, Error>>, usize)>,
     /// Callers waiting for what they sent before to be committed.
@@ -429,6 +444,7 @@ pub(super) fn commit_logged(
                     range,
                     except,
                     done: Some(sender),
+                    moving,
                     ..
                 } => {
                     let given_up = lock(&core.given_up);
@@ -458,7 +474,9 @@ pub(super) fn commit_logged(
                         // and finish them a second time. They wait on disk for a restart.
                         forget_disk(lane);
                     }
-                    let _ = sender.send(Err(left));
+                    // A move cut short after steps that were written says how far it went.
+                    let moved = moving.map_or(0, |moving| moving.moved);
+                    let _ = sender.send(Err((moved, left)));
                 }
                 // A row moved alone (unreadable, or more than the memory budget): it stays
                 // on disk, for the next start, and is let go of now, as a dead letter's job
@@ -641,13 +659,14 @@ fn drop_letters_without_rows(core: &Core, used: u64, updates: Vec<Op>) -> Vec<Op
 }
 
 /// Most rows a whole lane's move to the dead letters takes per commit: a removed endpoint's
-/// backlog of a million rows is a thousand commits, between which the emits waiting for
-/// theirs are written, not one transaction that holds them all for its whole length.
+/// backlog of a million rows is a thousand commits or more, between which the emits waiting
+/// for theirs are written, not one transaction that holds them all for its whole length.
 pub(super) const MOVE_STEP_ROWS: usize = 1_000;
 
-/// Most body bytes a step of a lane's move takes (however few rows that is): a step copies
-/// them into the dead letters' table.
-const MOVE_STEP_BYTES: u64 = 16 << 20;
+/// Body bytes after which a step of a lane's move ends (with the row that reached them: a
+/// step moves one row at least): a step copies them into the dead letters' table, and an
+/// emit may wait for one step's commit (the `spool_remove` benchmark).
+const MOVE_STEP_BYTES: u64 = 1 << 20;
 
 /// The lane, rows in flight, reason and caller of a whole lane's move ([`Op::DeadRange`]
 /// without a range).
@@ -655,7 +674,7 @@ type WholeMove<'a> = (
     &'a Arc<Lane>,
     &'a Vec<i64>,
     &'a String,
-    &'a Option<mpsc::SyncSender<Result<usize, usize>>>,
+    &'a Option<mpsc::SyncSender<MoveAnswer>>,
 );
 
 /// One step of the move of every row of a lane: up to [`MOVE_STEP_ROWS`] rows or

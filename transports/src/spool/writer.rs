@@ -14,7 +14,7 @@ use rusqlite::{Connection, params};
 
 use super::schema::{unix_ms, used_bytes};
 use super::{Durability, Settings, Spool, damaged, failing};
-use crate::delivery::backlog::{LetterOwner, Registration};
+use crate::delivery::backlog::{LetterOwner, MoveAnswer, Registration};
 use crate::delivery::{
     AttemptEntry, AttemptPage, AttemptQuery, DeadLetter, DeadLetterPage, DeadLetterQuery,
     EndpointSpec, Engine, Job, Lane, Receipt, ReceiptState, StoredLetter, lock,
@@ -48,7 +48,7 @@ pub(super) enum Op {
         range: Option<(i64, i64, Option<String>)>,
         except: Vec<i64>,
         reason: String,
-        done: Option<mpsc::SyncSender<Result<usize, usize>>>,
+        done: Option<mpsc::SyncSender<MoveAnswer>>,
         moving: Option<Moving>,
     },
     /// A dead letter, moving row `row` if it has one; counted for `lane` (if it has one)
@@ -429,7 +429,7 @@ impl SpoolStore {
         lane: &Arc<Lane>,
         except: Vec<i64>,
         reason: &str,
-    ) -> mpsc::Receiver<Result<usize, usize>> {
+    ) -> mpsc::Receiver<MoveAnswer> {
         let (done, moved) = mpsc::sync_channel(1);
         self.send(Op::DeadRange {
             lane: lane.clone(),

@@ -42,7 +42,7 @@ fn a_release_whose_write_fails_says_how_many_rows_it_left() {
     let moved = store.dead_all(&lane, vec![2], "endpoint removed");
     assert_eq!(
         moved.recv().unwrap(),
-        Err(2),
+        Err((0, 2)),
         "the rows not in flight, left"
     );
     assert_eq!(store.counts("crm", 0).unwrap().0, 3, "all still on disk");
@@ -66,12 +66,61 @@ fn rows_a_failed_release_left_are_not_moved_by_the_next_one() {
         .unwrap();
     db.execute("DROP TABLE dead_letters", []).unwrap();
     let moved = store.dead_all(&lane, vec![2], "410 Gone");
-    assert_eq!(moved.recv().unwrap(), Err(2), "rows 1 and 3 left");
+    assert_eq!(moved.recv().unwrap(), Err((0, 2)), "rows 1 and 3 left");
     // The disk has room again; row 2's attempt ended, and the endpoint is removed.
     db.execute(&table, []).unwrap();
     let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
     assert_eq!(moved.recv().unwrap(), Ok(1), "row 2 only");
     assert_eq!(store.counts("crm", 0).unwrap(), (3, 2), "rows 1 and 3 wait");
+    store.shut();
+}
+
+/// A lane's move whose second step fails (as on a full disk) says how far it went: the
+/// first step's rows are dead letters, the others stay on disk for the next start.
+#[test]
+fn a_move_cut_short_by_a_failed_step_says_how_many_rows_went_and_how_many_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_a_removed_backlog(dir.path());
+    let step = crate::spool::commit::MOVE_STEP_ROWS;
+    // The first row of the second step cannot be written.
+    Connection::open(dir.path().join(crate::spool::DATABASE_FILE))
+        .unwrap()
+        .execute_batch(&format!(
+            "CREATE TRIGGER full AFTER INSERT ON dead_letters WHEN NEW.ticket = '{step:05}' \
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;"
+        ))
+        .unwrap();
+    let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
+    assert_eq!(moved.recv().unwrap(), Err((step, THREE_STEPS - step)));
+    assert_eq!(
+        store.counts("crm", 0).unwrap().1,
+        (THREE_STEPS - step) as u64
+    );
+    store.shut();
+}
+
+/// While an outcome is kept to be written again, a lane's move goes on in steps of its own,
+/// and a wait sent after it is answered once it is over (with the failure of the change
+/// still not written).
+#[test]
+fn a_move_goes_on_and_holds_the_waits_after_it_while_a_change_is_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_a_removed_backlog(dir.path());
+    let db = Connection::open(dir.path().join(crate::spool::DATABASE_FILE)).unwrap();
+    db.execute("ALTER TABLE endpoints RENAME TO hidden", [])
+        .unwrap();
+    store.register("erp", None);
+    assert!(store.committed().is_err(), "the change is kept");
+    let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
+    assert!(
+        store.committed().is_err(),
+        "the change is still not written"
+    );
+    assert_eq!(
+        moved.try_recv().unwrap(),
+        Ok(THREE_STEPS),
+        "the move is over"
+    );
     store.shut();
 }
 

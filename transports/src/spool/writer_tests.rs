@@ -320,13 +320,15 @@ fn a_removed_lanes_rows_and_later_appends_go_to_the_dead_letters() {
     assert!(letters.iter().all(|l| l.reason == "endpoint removed"));
 }
 
-#[test]
-fn a_removed_lanes_rows_move_in_steps_and_a_wait_sent_after_waits_for_the_last() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path(), 1024);
+/// Rows in a lane's move of three steps: two full ones and a half.
+const THREE_STEPS: usize = crate::spool::commit::MOVE_STEP_ROWS * 5 / 2;
+
+/// A store holding [`THREE_STEPS`] rows of endpoint "crm" (rows 1 to 2,500), each its own
+/// ticket named by its number ("00000" to "02499"); the lane removed.
+fn store_with_a_removed_backlog(dir: &Path) -> (SpoolStore, Arc<Lane>) {
+    let store = store(dir, 1024);
     let lane = lane_for_test("crm");
-    let rows = crate::spool::commit::MOVE_STEP_ROWS * 2 + 500;
-    for chunk in 0..rows / 500 {
+    for chunk in 0..THREE_STEPS / 500 {
         let jobs = (0..500)
             .map(|n| {
                 let n = chunk * 500 + n;
@@ -337,6 +339,14 @@ fn a_removed_lanes_rows_move_in_steps_and_a_wait_sent_after_waits_for_the_last()
     }
     lane.closed.store(true, Ordering::SeqCst);
     lock(&lane.state).closing = Some(crate::delivery::lane::Closing::Removed);
+    (store, lane)
+}
+
+#[test]
+fn a_removed_lanes_rows_move_in_steps_and_a_wait_sent_after_waits_for_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_a_removed_backlog(dir.path());
+    let rows = THREE_STEPS;
     let commits = store.commits();
     let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
     // An endpoint's change waits so: sent after the move, it is answered after its end.
@@ -346,11 +356,11 @@ fn a_removed_lanes_rows_move_in_steps_and_a_wait_sent_after_waits_for_the_last()
         Ok(rows),
         "told once the move is done"
     );
-    assert!(
-        store.commits() - commits >= 3,
-        "one commit per step of {} rows: {} commits",
-        crate::spool::commit::MOVE_STEP_ROWS,
-        store.commits() - commits
+    assert_eq!(
+        store.commits() - commits,
+        4,
+        "one commit per step of {} rows, and the wait's",
+        crate::spool::commit::MOVE_STEP_ROWS
     );
     assert_eq!(store.counts("crm", 0).unwrap().1, 0, "no row left");
     store.shut();

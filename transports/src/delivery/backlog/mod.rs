@@ -139,13 +139,16 @@ pub(crate) struct Released {
     finished: usize,
     /// Jobs let go in all, for messages.
     count: usize,
-    /// With a spool: the writer's answer to the move of the lane's rows, how many it
-    /// moved or how many it could not (its write failed). Only the caller of the release
+    /// With a spool: the writer's answer to the move of the lane's rows. Only the caller of the release
     /// waits for it: a resume or another attempt's outcome that took it would leave the
     /// release's own caller (a removal) returning before the move, with no count of it.
     #[cfg_attr(not(feature = "spool"), allow(dead_code))]
-    moving: Option<std::sync::mpsc::Receiver<Result<usize, usize>>>,
+    moving: Option<std::sync::mpsc::Receiver<MoveAnswer>>,
 }
+
+/// The spool writer's answer to the move of a lane's rows to the dead letters: how many it
+/// moved, or, when a write failed, how many it moved before and how many it left on disk.
+pub(crate) type MoveAnswer = Result<usize, (usize, usize)>;
 
 /// A dead letter to write when a lane lets go of its queue: a queued job, or a job in flight
 /// at a stop (which may also arrive).
@@ -173,7 +176,7 @@ impl Released {
 
     /// Rows the spool's writer moves to the dead letters, and says how many on `moving`.
     #[cfg(feature = "spool")]
-    pub(crate) fn moving(moving: std::sync::mpsc::Receiver<Result<usize, usize>>) -> Released {
+    pub(crate) fn moving(moving: std::sync::mpsc::Receiver<MoveAnswer>) -> Released {
         Released {
             moving: Some(moving),
             ..Released::default()
@@ -182,9 +185,7 @@ impl Released {
 
     /// The writer's answer to wait for, if any.
     #[cfg(feature = "spool")]
-    pub(crate) fn take_moving(
-        &mut self,
-    ) -> Option<std::sync::mpsc::Receiver<Result<usize, usize>>> {
+    pub(crate) fn take_moving(&mut self) -> Option<std::sync::mpsc::Receiver<MoveAnswer>> {
         self.moving.take()
     }
 }
