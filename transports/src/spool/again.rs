@@ -49,6 +49,11 @@ impl Again {
         self.ops.is_empty()
     }
 
+    /// Whether an op kept is one `matches` tells.
+    pub(super) fn holds(&self, matches: impl Fn(&Op) -> bool) -> bool {
+        self.ops.iter().any(matches)
+    }
+
     /// Keeps `left`, the outcomes of a write that failed.
     pub(super) fn keep(&mut self, core: &Core, left: Vec<Op>) {
         if left.is_empty() {

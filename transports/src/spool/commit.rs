@@ -51,9 +51,10 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
     // again only then), then as any other.
     let mut held: Vec<Op> = Vec::new();
     loop {
-        // The next steps of the moves under way go first.
+        // The next steps of the moves under way go first. A step may also wait in `again`,
+        // with the outcomes kept there (below).
         let mut updates = std::mem::take(&mut *lock(&core.moving));
-        let mut moving = !updates.is_empty();
+        let mut moving = !updates.is_empty() || again.holds(is_step);
         let released = if moving {
             Vec::new()
         } else {
@@ -63,7 +64,7 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
             Op::Append(_) => waiting.push_back(op),
             Op::Written(_) if moving => held.push(op),
             Op::Written(_) if !waiting.is_empty() => marks.push((waiting.len(), op)),
-            Op::DeadRange { range: None, .. } => {
+            op if is_step(&op) => {
                 moving = true;
                 updates.push(op);
             }
@@ -118,28 +119,31 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
                 marks.push((ahead - take, mark));
             }
         }
-        // The steps of moves under way go in a transaction of their own, after the rest: an
-        // emit waits for the step being written at most, its own commit carries none. Nor
-        // are they kept with outcomes to write again: one kept there would look ended to
-        // the waits held for its move, and one that fails is told to its caller (see
-        // `commit_logged`).
-        let steps: Vec<Op> = updates
-            .extract_if(.., |op| matches!(op, Op::DeadRange { range: None, .. }))
-            .collect();
         if again.is_empty() {
+            // The steps of moves under way go in a transaction of their own, after the rest:
+            // an emit waits for the step being written at most, its own commit carries none.
+            let steps: Vec<Op> = updates.extract_if(.., |op| is_step(op)).collect();
             batch.extend(updates);
             if !batch.is_empty() {
                 let left = commit(core, &mut conn, batch);
                 again.keep(core, left);
             }
+            if again.is_empty() {
+                if !steps.is_empty() {
+                    let left = commit(core, &mut conn, steps);
+                    again.keep(core, left);
+                }
+            } else {
+                // Outcomes of this batch are kept to be written again, and may be about rows
+                // a step would move: the steps go after them, with them (below).
+                lock(&core.moving).splice(0..0, steps);
+            }
         } else {
-            // Outcomes first, in their order; appends on their own.
+            // Outcomes first, in their order, then the steps (a row delivered is deleted
+            // before a step would move it; one whose outcome is not written is left by a
+            // failed step as finished); appends on their own.
             again.write(core, &mut conn, updates);
             commit_appends(core, &mut conn, batch, &mut again);
-        }
-        if !steps.is_empty() {
-            let left = commit(core, &mut conn, steps);
-            again.keep(core, left);
         }
     }
     again.last_chance(core, &mut conn);
@@ -147,6 +151,11 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         log::debug!(target: deskhook::LOG_TARGET, "spool checkpoint at close: {e}");
     }
+}
+
+/// Whether `op` is a step of the move of every row of a lane (see [`move_step`]).
+fn is_step(op: &Op) -> bool {
+    matches!(op, Op::DeadRange { range: None, .. })
 }
 
 /// Commits `batch`, appends and the waits for what was sent before them (`Op::Written`),

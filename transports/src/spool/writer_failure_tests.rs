@@ -99,11 +99,12 @@ fn a_move_cut_short_by_a_failed_step_says_how_many_rows_went_and_how_many_stay()
     store.shut();
 }
 
-/// While an outcome is kept to be written again, a lane's move goes on in steps of its own,
-/// and a wait sent after it is answered once it is over (with the failure of the change
-/// still not written).
+/// While a change is kept to be written again, a lane's move is written after it, with it:
+/// a step that cannot be written with it ends the move (its rows stay for the next start,
+/// as they did when a move was one transaction), and a wait sent after the move is
+/// answered once the move's caller is.
 #[test]
-fn a_move_goes_on_and_holds_the_waits_after_it_while_a_change_is_written_again() {
+fn a_move_behind_a_change_kept_to_be_written_again_waits_for_it_and_ends_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let (store, lane) = store_with_a_removed_backlog(dir.path());
     let db = Connection::open(dir.path().join(crate::spool::DATABASE_FILE)).unwrap();
@@ -118,9 +119,10 @@ fn a_move_goes_on_and_holds_the_waits_after_it_while_a_change_is_written_again()
     );
     assert_eq!(
         moved.try_recv().unwrap(),
-        Ok(THREE_STEPS),
-        "the move is over"
+        Err((0, THREE_STEPS)),
+        "the move was answered first"
     );
+    assert_eq!(store.counts("crm", 0).unwrap().1, THREE_STEPS as u64);
     store.shut();
 }
 
