@@ -44,8 +44,8 @@ struct ListArgs {
     /// deskhook-dead-letters.jsonl in the working directory.
     #[arg(long, value_name = "PATH")]
     file: Option<PathBuf>,
-    /// A deskhook.toml, to find the dead letters.
-    #[arg(long, value_name = "FILE")]
+    /// A deskhook.toml, to find the dead letters (--file names them itself).
+    #[arg(long, value_name = "FILE", conflicts_with = "file")]
     config: Option<PathBuf>,
     /// Only this endpoint's letters.
     #[arg(long, value_name = "NAME")]

@@ -168,7 +168,9 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   422  another body under an Idempotency-Key already used
   500  the request's task failed (a bug: see the log); retry it (with Retry-After)
   503  nothing kept the event: every endpoint's queue or the memory budget is full,
-       or the spool; or 1,024 events are being accepted at once (with Retry-After)
+       or the spool; or 1,024 events are being accepted at once (with Retry-After).
+       With overflow = drop-oldest and no spool, a full queue takes the event and
+       drops its oldest one, whose 202 is then not kept: counted and logged as dropped
 
 Idempotency keys are per tenant (two tenants' same key are two keys); the last 100,000 of
 all tenants are kept (fewer when their answers take more than 64 MiB), with a spool also
@@ -364,6 +366,16 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
         let signals = crate::relay::StopSignals::install()?;
         #[cfg(unix)]
         ignore_hangups()?;
+        // Before the sink starts delivering what a spool holds: a port in use ends the start
+        // at once, not after the sink's shutdown.
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot listen on {}: {e} (give another address with --listen)",
+                    args.listen
+                )
+            })?;
         let (sink, guard) = builder.build_async().map_err(|e| e.to_string())?;
         metrics::keep_up(metrics.clone());
         let daemon = Arc::new(Daemon {
@@ -397,9 +409,6 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
             )),
             None => app,
         };
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;

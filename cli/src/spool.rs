@@ -65,6 +65,7 @@ enum Command {
 /// `deskhook dead-letters list|replay --spool DIR` take them (a replay puts them back in
 /// the spool for the endpoint of their name in --config), and the console or its admin API
 /// deletes them. The spool must not be open elsewhere (stop the helpdesk or serve first).
+/// Prints `moved N pending event(s) of 'NAME'` on stdout (`would move …` with --dry-run).
 #[derive(Debug, clap::Args)]
 struct DeadLetterArgs {
     #[command(flatten)]
@@ -190,14 +191,17 @@ fn dead_letter(args: &DeadLetterArgs) -> Result<ExitCode, String> {
     let moved = spool
         .dead_letter_pending(&args.endpoints, reason)
         .map_err(|e| e.to_string())?;
+    // The count on stdout, as --dry-run's (for scripts); the way to see them on stderr.
+    let names = args
+        .endpoints
+        .iter()
+        .map(|name| format!("'{name}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    crate::send::print_line(&format!("moved {moved} pending event(s) of {names}"));
     eprintln!(
-        "deskhook: {moved} pending event(s) of {} moved to the dead letters of spool {}; \
-         `deskhook dead-letters list --spool {}` shows them",
-        args.endpoints
-            .iter()
-            .map(|name| format!("'{name}'"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        "deskhook: they are in the dead letters of spool {}; `deskhook dead-letters list \
+         --spool {}` shows them",
         dir.display(),
         dir.display()
     );
@@ -346,15 +350,7 @@ pub(crate) fn run_drain(
     for endpoint in endpoints {
         builder = builder.endpoint(endpoint);
     }
-    // The refusal says what would allow the address; only this one is a flag's to allow.
-    let (sink, guard) = builder.build().map_err(|e| match &e {
-        deskhook_transports::Error::Refused(refusal)
-            if refusal.remedy() == Remedy::AllowPrivate =>
-        {
-            format!("{e}; pass --allow-private to send to loopback and private addresses")
-        }
-        _ => e.to_string(),
-    })?;
+    let (sink, guard) = builder.build().map_err(|e| build_error(&e))?;
     // Given up when nothing has moved for one event's whole schedule.
     let stall = crate::send::deadline(retry, timeout);
     let flushed =
@@ -408,4 +404,41 @@ fn pending_for(stats: &SpoolStats, names: &HashSet<String>) -> u64 {
         .filter(|(name, _)| names.contains(name))
         .map(|(_, n)| n)
         .sum()
+}
+
+/// What `drain` says when its sink cannot be built: a refusal says what would allow the
+/// address, and only one of them is a flag's to allow.
+fn build_error(e: &deskhook_transports::Error) -> String {
+    match e {
+        deskhook_transports::Error::Refused(refusal)
+            if refusal.remedy() == Remedy::AllowPrivate =>
+        {
+            format!("{e}; pass --allow-private to send to loopback and private addresses")
+        }
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use deskhook_transports::guard::{AddressPolicy, check_ip};
+
+    use super::build_error;
+
+    /// The address is checked on its own, never sent to (tests send to loopback only).
+    fn refused(ip: &str, allow_private: bool) -> String {
+        let policy = AddressPolicy::default().allow_private(allow_private);
+        let refusal = check_ip(ip.parse().unwrap(), &policy).unwrap_err();
+        build_error(&deskhook_transports::Error::Refused(refusal))
+    }
+
+    #[test]
+    fn a_refused_address_is_given_the_flag_only_when_the_flag_would_allow_it() {
+        // A cloud metadata address: no flag allows it.
+        let metadata = refused("169.254.169.254", true);
+        assert!(metadata.contains("never allowed"), "{metadata}");
+        assert!(!metadata.contains("pass --allow-private"), "{metadata}");
+        let loopback = refused("127.0.0.1", false);
+        assert!(loopback.contains("pass --allow-private"), "{loopback}");
+    }
 }

@@ -1,7 +1,7 @@
 //! `deskhook serve` refuses to start without a usable token, and says what is wrong with
 //! the one it found: not set, too short, not UTF-8 text, or not sendable in a header; and
-//! refuses a --body-timeout or a --header-timeout of zero, and a --listen that is not an
-//! address (with `listen --addr`'s likewise).
+//! refuses a --body-timeout or a --header-timeout of zero, a --listen that is not an
+//! address (with `listen --addr`'s likewise), and one in use.
 
 use std::process::{Command, Stdio};
 
@@ -111,4 +111,27 @@ fn an_address_to_listen_on_that_is_not_one_is_said_with_its_form() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert!(stderr.contains(form), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn serve_on_an_address_in_use_says_so_and_what_to_give() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("deskhook.toml");
+    std::fs::write(&config, "").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+        .args(["serve", "--listen", &addr, "--config"])
+        .arg(&config)
+        .env("DESKHOOK_TOKEN", "a-token-long-enough-for-serve")
+        .stdin(Stdio::null())
+        .output()
+        .expect("deskhook runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}"))
+            && stderr.contains("give another address with --listen"),
+        "{stderr}"
+    );
 }
