@@ -12,12 +12,13 @@ use rusqlite::{Connection, params};
 
 use super::again::{Again, WRITE_AGAIN_EVERY, finished_row, letter_lost};
 use super::failing;
+use super::moving::{is_step, move_rows, move_step};
 use super::room::{PRUNE_STEP, attempts_could_make_room, give_way, prune, prune_letters};
 use super::schema::{unix_ms, used_bytes};
 use super::shared::{Append, Core};
-use super::writer::{Moving, Op};
+use super::writer::Op;
 use crate::delivery::backlog::MoveAnswer;
-use crate::delivery::{DeadLetter, Job, Lane, lock, now_rfc3339};
+use crate::delivery::{DeadLetter, Job, Lane, lock};
 use crate::error::Error;
 
 /// Tells the engine that `jobs` could not be written (dropped).
@@ -151,11 +152,6 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         log::debug!(target: deskhook::LOG_TARGET, "spool checkpoint at close: {e}");
     }
-}
-
-/// Whether `op` is a step of the move of every row of a lane (see [`move_step`]).
-fn is_step(op: &Op) -> bool {
-    matches!(op, Op::DeadRange { range: None, .. })
 }
 
 /// Commits `batch`, appends and the waits for what was sent before them (`Op::Written`),
@@ -667,150 +663,6 @@ fn drop_letters_without_rows(core: &Core, used: u64, updates: Vec<Op>) -> Vec<Op
     kept
 }
 
-/// Most rows a whole lane's move to the dead letters takes per commit: a removed endpoint's
-/// backlog of a million rows is a thousand commits or more, between which the emits waiting
-/// for theirs are written, not one transaction that holds them all for its whole length.
-pub(super) const MOVE_STEP_ROWS: usize = 1_000;
-
-/// Body bytes after which a step of a lane's move ends (with the row that reached them: a
-/// step moves one row at least): a step copies them into the dead letters' table, and an
-/// emit may wait for one step's commit (the `spool_remove` benchmark).
-const MOVE_STEP_BYTES: u64 = 1 << 20;
-
-/// The lane, rows in flight, reason and caller of a whole lane's move ([`Op::DeadRange`]
-/// without a range).
-type WholeMove<'a> = (
-    &'a Arc<Lane>,
-    &'a Vec<i64>,
-    &'a String,
-    &'a Option<mpsc::SyncSender<MoveAnswer>>,
-);
-
-/// One step of the move of every row of a lane: up to [`MOVE_STEP_ROWS`] rows or
-/// [`MOVE_STEP_BYTES`] of bodies, from where the steps before ended (`moving`). The next
-/// step, if there is one, goes to `done.more`; the last tells the caller how many rows
-/// went.
-fn move_step(
-    tx: &rusqlite::Transaction<'_>,
-    (lane, except, reason, sender): WholeMove<'_>,
-    moving: Option<Moving>,
-    given_up: &Mutex<std::collections::BTreeSet<i64>>,
-    done: &mut Committed,
-) -> rusqlite::Result<()> {
-    let name: &str = &lane.name;
-    let moving = match moving {
-        Some(moving) => moving,
-        None => Moving {
-            after: lane.rows.floor,
-            through: tx
-                .prepare_cached("SELECT coalesce(max(row), 0) FROM events WHERE endpoint = ?1")?
-                .query_row([name], |r| r.get(0))?,
-            moved: 0,
-        },
-    };
-    // Where this step ends: the last of the rows it has room for.
-    let mut rows = 0;
-    let mut bytes = 0;
-    let mut until = moving.through;
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT row, length(body) FROM events WHERE endpoint = ?1 AND row > ?2 \
-             AND row <= ?3 ORDER BY row LIMIT ?4",
-        )?;
-        let mut found = stmt.query(params![
-            name,
-            moving.after,
-            moving.through,
-            MOVE_STEP_ROWS as i64
-        ])?;
-        while let Some(r) = found.next()? {
-            let (row, length): (i64, i64) = (r.get(0)?, r.get(1)?);
-            rows += 1;
-            bytes += length.unsigned_abs();
-            if rows == MOVE_STEP_ROWS || bytes >= MOVE_STEP_BYTES {
-                until = row;
-                break;
-            }
-        }
-    }
-    let moved = move_rows(
-        tx,
-        lane,
-        (moving.after, until, None),
-        except,
-        reason,
-        given_up,
-    )?;
-    if moved > 0 {
-        done.dead.push((lane.clone(), moved));
-    }
-    let moving = Moving {
-        after: until,
-        moved: moving.moved + moved,
-        ..moving
-    };
-    if until < moving.through {
-        done.more.push(Op::DeadRange {
-            lane: lane.clone(),
-            range: None,
-            except: except.clone(),
-            reason: reason.clone(),
-            done: sender.clone(),
-            moving: Some(moving),
-        });
-        return Ok(());
-    }
-    done.released.push(lane.clone());
-    if let Some(sender) = sender {
-        done.done.push((sender.clone(), moving.moved));
-    }
-    Ok(())
-}
-
-/// Moves the rows of `lane` after `after` through `through` (of `ticket`'s only, if given)
-/// to the dead letters for `reason`, but those in `except` (in flight: their attempts
-/// settle them) and those given up; returns how many went.
-fn move_rows(
-    tx: &rusqlite::Transaction<'_>,
-    lane: &Lane,
-    (after, through, ticket): (i64, i64, Option<&str>),
-    except: &[i64],
-    reason: &str,
-    given_up: &Mutex<std::collections::BTreeSet<i64>>,
-) -> rusqlite::Result<usize> {
-    let except: Vec<i64> = {
-        let given_up = lock(given_up);
-        let given_up = (after < through).then(|| given_up.range(after + 1..=through));
-        (except.iter().chain(given_up.into_iter().flatten()))
-            .copied()
-            .collect()
-    };
-    let except = serde_json::to_string(&except).unwrap_or_else(|_| "[]".to_owned());
-    let name: &str = &lane.name;
-    let url = lane.route().url.clone();
-    let filter = "endpoint = ?1 AND row > ?2 AND row <= ?3 \
-                  AND (?4 IS NULL OR ticket = ?4) \
-                  AND row NOT IN (SELECT value FROM json_each(?5))";
-    tx.prepare_cached(&format!(
-        "INSERT INTO dead_letters (id, endpoint, url, action, ticket, content_type, \
-         attempts, last_status, last_error, reason, failed_at, body, tenant) \
-         SELECT id, endpoint, ?6, action, ticket, content_type, attempts, last_status, \
-         last_error, ?7, ?8, body, tenant FROM events WHERE {filter} ORDER BY row"
-    ))?
-    .execute(params![
-        name,
-        after,
-        through,
-        ticket,
-        except,
-        url,
-        reason,
-        now_rfc3339()
-    ])?;
-    tx.prepare_cached(&format!("DELETE FROM events WHERE {filter}"))?
-        .execute(params![name, after, through, ticket, except])
-}
-
 /// One update inside the writer's transaction; `given_up` rows (see [`Core::given_up`]) stay
 /// where they are.
 fn apply(
@@ -847,8 +699,27 @@ fn apply(
             moving,
         } => {
             let Some((after, through, ticket)) = range else {
-                let moving = *moving;
-                return move_step(tx, (lane, except, reason, sender), moving, given_up, done);
+                let step = move_step(tx, lane, except, reason, *moving, given_up)?;
+                if step.moved > 0 {
+                    done.dead.push((lane.clone(), step.moved));
+                }
+                match step.next {
+                    Some(next) => done.more.push(Op::DeadRange {
+                        lane: lane.clone(),
+                        range: None,
+                        except: except.clone(),
+                        reason: reason.clone(),
+                        done: sender.clone(),
+                        moving: Some(next),
+                    }),
+                    None => {
+                        done.released.push(lane.clone());
+                        if let Some(sender) = sender {
+                            done.done.push((sender.clone(), step.total));
+                        }
+                    }
+                }
+                return Ok(());
             };
             let moved = move_rows(
                 tx,

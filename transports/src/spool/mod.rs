@@ -136,6 +136,7 @@ mod commit;
 mod config;
 mod load;
 mod lock;
+mod moving;
 mod room;
 mod schema;
 mod shared;

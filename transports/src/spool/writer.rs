@@ -41,7 +41,7 @@ pub(super) enum Op {
     /// Moves rows of `lane` to the dead letters: those in `range`, or (without a range)
     /// every row of it but those in `except` (in flight) and those whose outcome the writer
     /// gave up ([`Core::given_up`]), then tells `done` how many. Without a range, in steps
-    /// of at most [`MOVE_STEP_ROWS`](super::commit::MOVE_STEP_ROWS) rows, one per commit:
+    /// of at most [`MOVE_STEP_ROWS`](super::moving::MOVE_STEP_ROWS) rows, one per commit:
     /// `moving` is how far it went (`None` before the first step).
     DeadRange {
         lane: Arc<Lane>,

@@ -81,7 +81,7 @@ fn rows_a_failed_release_left_are_not_moved_by_the_next_one() {
 fn a_move_cut_short_by_a_failed_step_says_how_many_rows_went_and_how_many_stay() {
     let dir = tempfile::tempdir().unwrap();
     let (store, lane) = store_with_a_removed_backlog(dir.path());
-    let step = crate::spool::commit::MOVE_STEP_ROWS;
+    let step = crate::spool::moving::MOVE_STEP_ROWS;
     // The first row of the second step cannot be written.
     Connection::open(dir.path().join(crate::spool::DATABASE_FILE))
         .unwrap()

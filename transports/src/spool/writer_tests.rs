@@ -321,7 +321,7 @@ fn a_removed_lanes_rows_and_later_appends_go_to_the_dead_letters() {
 }
 
 /// Rows in a lane's move of three steps: two full ones and a half.
-const THREE_STEPS: usize = crate::spool::commit::MOVE_STEP_ROWS * 5 / 2;
+const THREE_STEPS: usize = crate::spool::moving::MOVE_STEP_ROWS * 5 / 2;
 
 /// A store holding [`THREE_STEPS`] rows of endpoint "crm" (rows 1 to 2,500), each its own
 /// ticket named by its number ("00000" to "02499"); the lane removed.
@@ -360,7 +360,7 @@ fn a_removed_lanes_rows_move_in_steps_and_a_wait_sent_after_waits_for_the_last()
         store.commits() - commits,
         4,
         "one commit per step of {} rows, and the wait's",
-        crate::spool::commit::MOVE_STEP_ROWS
+        crate::spool::moving::MOVE_STEP_ROWS
     );
     assert_eq!(store.counts("crm", 0).unwrap().1, 0, "no row left");
     store.shut();
