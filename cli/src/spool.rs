@@ -65,7 +65,8 @@ enum Command {
 /// `deskhook dead-letters list|replay --spool DIR` take them (a replay puts them back in
 /// the spool for the endpoint of their name in --config), and the console or its admin API
 /// deletes them. The spool must not be open elsewhere (stop the helpdesk or serve first).
-/// Prints `moved N pending event(s) of 'NAME'` on stdout (`would move …` with --dry-run).
+/// Prints `moved N pending event(s) of 'A', 'B'` on stdout, N the total (with --dry-run,
+/// one `would move N pending event(s) of 'A'` line per endpoint).
 #[derive(Debug, clap::Args)]
 struct DeadLetterArgs {
     #[command(flatten)]

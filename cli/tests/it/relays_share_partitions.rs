@@ -181,8 +181,8 @@ fn relays_on_a_cluster_survive_a_node_killed() {
     // hand-back cut short, not of a node's death. The second half is published once the
     // partitions are shared, so that at least 3/8 of the events are still to come when the
     // node dies, however fast the relays were meanwhile.
-    relays[1].owns(8);
-    relays[0].owns(8);
+    relays[1].owns_within(8, Duration::from_secs(120));
+    relays[0].owns_within(8, Duration::from_secs(120));
     publisher.publish(EVENTS / 2..EVENTS);
     let mut arrivals = Arrivals::new();
     arrivals.until(&listen, EVENTS * 5 / 8, Duration::from_secs(60));

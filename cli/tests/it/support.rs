@@ -216,8 +216,21 @@ impl Running {
 
     /// Reads stdout until a `partitions: …` line says the relay owns exactly `count`.
     pub(crate) fn owns(&self, count: usize) {
+        self.owns_within(count, WAIT);
+    }
+
+    /// [`owns`](Running::owns), waiting up to `limit` for each line: relays with long
+    /// leases share the partitions anew once per turn of their leases, several seconds
+    /// apart on a loaded machine.
+    pub(crate) fn owns_within(&self, count: usize, limit: Duration) {
         loop {
-            let line = self.line();
+            let Some(line) = self.line_within(limit) else {
+                panic!(
+                    "no line from deskhook within {limit:?} while it was to own {count} \
+                     partition(s); its stderr: {}",
+                    self.stderr()
+                );
+            };
             if let Some(owned) = line.strip_prefix("partitions:") {
                 let owned = owned.trim();
                 let n = if owned.is_empty() {

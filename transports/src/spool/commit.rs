@@ -1,6 +1,7 @@
 //! The writer thread's side of the spool: batches of ops written in one transaction each
-//! (group commit), and what the engine is told afterwards. Outcomes whose write fails are
-//! [`again`](super::again)'s.
+//! (group commit; a step of a lane's move, [`moving`](super::moving), in one of its own
+//! after its batch), and what the engine is told afterwards. Outcomes whose write fails
+//! are [`again`](super::again)'s.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -35,8 +36,9 @@ pub(super) fn report_dropped(core: &Core, jobs: &[(Arc<Lane>, Job)]) {
     }
 }
 
-/// The writer thread: takes what is queued, writes it in one transaction, settles the
-/// receipts, and tells the engine; until the channel closes.
+/// The writer thread: takes what is queued, writes it in one transaction (and the steps of
+/// moves under way in another), settles the receipts, and tells the engine; until the
+/// channel closes, and the moves under way have ended.
 pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) {
     let max_batch = core.settings.max_batch;
     // Appends not written yet, in the order they came.
@@ -148,6 +150,21 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
         }
     }
     again.last_chance(core, &mut conn);
+    // A move whose step waited with the outcomes kept goes to its end, as one does when
+    // nothing is kept (the loop runs it before it waits for the channel), then the waits
+    // held for it are answered.
+    loop {
+        let steps = std::mem::take(&mut *lock(&core.moving));
+        if steps.is_empty() {
+            break;
+        }
+        let left = commit(core, &mut conn, steps);
+        debug_assert!(left.is_empty(), "a failed step is answered, not kept");
+    }
+    if !held.is_empty() {
+        let left = commit(core, &mut conn, held);
+        debug_assert!(left.is_empty(), "a wait is answered, not kept");
+    }
     // A clean close: fold the WAL into the database.
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         log::debug!(target: deskhook::LOG_TARGET, "spool checkpoint at close: {e}");

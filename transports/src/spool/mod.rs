@@ -104,8 +104,8 @@
 //! registered yet wait (`deskhook spool stats` counts them as waiting for their endpoint)
 //! and go out once an endpoint of that name is upserted; removing an endpoint (or its 410)
 //! moves its rows to the dead letters, a thousand rows or 1 MiB of bodies per commit,
-//! between which events are taken as before. Those of an endpoint that is gone for good (left out of the
-//! configuration) move there with [`Spool::dead_letter_pending`] (`deskhook spool
+//! between which events are taken as before. Those of an endpoint that is gone for good
+//! (left out of the configuration) move there with [`Spool::dead_letter_pending`] (`deskhook spool
 //! dead-letter DIR --endpoint NAME`), while no sink has the spool open. Pausing one keeps
 //! its rows on disk. The spool keeps a table of the
 //! endpoints registered in the sink that has it open (names, tenants, URLs cut to their

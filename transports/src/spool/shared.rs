@@ -371,8 +371,9 @@ impl Drop for WriterEnd<'_> {
         // what it had not taken yet. (What it had taken and not written went as the panic
         // dropped it: counted as dropped the same way, by `Append`'s drop; a dead letter's
         // job let go by its `JobHold`'s, the letter not counted.)
-        // The next steps of moves under way, left untaken after a panic: their callers are
-        // told by the drop of their channels that the writer is gone.
+        // The next steps of moves under way, left untaken after a panic (a writer that
+        // ends otherwise runs them to their end): their callers are told by the drop of
+        // their channels that the writer is gone.
         let moving = std::mem::take(&mut *lock(&self.core.moving));
         let mut unwritten = moving.len();
         drop(moving);

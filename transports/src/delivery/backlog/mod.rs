@@ -139,9 +139,10 @@ pub(crate) struct Released {
     finished: usize,
     /// Jobs let go in all, for messages.
     count: usize,
-    /// With a spool: the writer's answer to the move of the lane's rows. Only the caller of the release
-    /// waits for it: a resume or another attempt's outcome that took it would leave the
-    /// release's own caller (a removal) returning before the move, with no count of it.
+    /// With a spool: the writer's answer to the move of the lane's rows. Only the caller of
+    /// the release waits for it: a resume or another attempt's outcome that took it would
+    /// leave the release's own caller (a removal) returning before the move, with no count
+    /// of it.
     #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     moving: Option<std::sync::mpsc::Receiver<MoveAnswer>>,
 }

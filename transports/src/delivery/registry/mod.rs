@@ -420,7 +420,8 @@ impl Endpoints {
     /// Removes the endpoint `name`: what it has queued goes to the dead letters with the
     /// reason `endpoint removed`; attempts in flight finish.
     ///
-    /// Returns once what it had queued is moved. With a spool, that is written in steps of
+    /// Returns once what it had queued is moved (or, with a spool whose writes fail, left
+    /// there for the next start, as the log says). With a spool, that is written in steps of
     /// a thousand rows or 1 MiB of bodies, one per commit, between which the spool goes on
     /// taking events: a backlog of a million rows takes a thousand steps or more, and this
     /// call that long, while an `emit` waiting for its commit waits for one step at most
