@@ -589,7 +589,7 @@ pub const VETTED_ANSWER_REUSE: std::time::Duration = std::time::Duration::from_s
 /// origin one lookup thread per this long, not one per attempt: with an endpoint's connect
 /// timeout of a millisecond, two of them began a thread for nearly every attempt, each left
 /// waiting. An attempt waits for the answer until its own connect timeout all the same.
-#[cfg(any(feature = "http-blocking", feature = "_async"))]
+#[cfg(any(feature = "http-blocking", feature = "http-async"))]
 pub(crate) fn lookup_stuck_after(connect_timeout: std::time::Duration) -> std::time::Duration {
     connect_timeout
         .saturating_mul(2)
