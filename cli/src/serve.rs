@@ -85,12 +85,20 @@ pub(crate) struct Args {
     /// The environment variable holding the token (at least 16 bytes).
     #[arg(long, value_name = "NAME", default_value = "DESKHOOK_TOKEN")]
     token_env: String,
+    /// Read the token from this file instead (a line break at its end is not part of it):
+    /// systemd's LoadCredential (`$CREDENTIALS_DIRECTORY/token`), a Docker or Kubernetes
+    /// secret mounted as a file.
+    #[arg(long, value_name = "PATH", conflicts_with = "token_env")]
+    token_file: Option<PathBuf>,
     /// An environment variable holding a second token (at least 16 bytes, not the first)
     /// that may post events and nothing else: give it to the helpdesk, and keep the
-    /// --token-env token for operators (the console, the API, /metrics). Without it, the
+    /// operators' token for operators (the console, the API, /metrics). Without it, the
     /// one token does everything.
     #[arg(long, value_name = "NAME")]
     ingest_token_env: Option<String>,
+    /// Read the ingest token (see --ingest-token-env) from this file instead.
+    #[arg(long, value_name = "PATH", conflicts_with = "ingest_token_env")]
+    ingest_token_file: Option<PathBuf>,
     /// How long a stopping daemon gives requests and deliveries under way to finish, in
     /// all: requests still open when it ends are no longer waited for (an event whose body
     /// has not arrived gets a 503), and what is left is dead-lettered (with a spool, stays
@@ -235,44 +243,95 @@ fn ignore_hangups() -> Result<(), String> {
     Ok(())
 }
 
-/// The token in the environment variable `name`, trimmed, or what is wrong with it.
-fn token_in(name: &str) -> Result<String, String> {
+/// Where a token is read from.
+#[derive(Clone, Copy, Debug)]
+enum TokenSource<'a> {
+    /// An environment variable, by name.
+    Env(&'a str),
+    /// A file.
+    File(&'a std::path::Path),
+}
+
+impl TokenSource<'_> {
+    /// The operators' token's source, from the flags.
+    fn operators(args: &Args) -> TokenSource<'_> {
+        match &args.token_file {
+            Some(path) => TokenSource::File(path),
+            None => TokenSource::Env(&args.token_env),
+        }
+    }
+
+    /// The ingest token's source, if one is given.
+    fn ingest(args: &Args) -> Option<TokenSource<'_>> {
+        match (&args.ingest_token_file, &args.ingest_token_env) {
+            (Some(path), _) => Some(TokenSource::File(path)),
+            (None, Some(name)) => Some(TokenSource::Env(name)),
+            (None, None) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for TokenSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSource::Env(name) => write!(f, "the environment variable {name}"),
+            TokenSource::File(path) => write!(f, "the file {}", path.display()),
+        }
+    }
+}
+
+/// The token `source` holds, trimmed, or what is wrong with it.
+fn token_in(source: TokenSource<'_>) -> Result<String, String> {
     // What a header can carry, and clients send as it is (RFC 9110's visible ASCII).
     let sendable = |token: &str| token.trim().bytes().all(|b| b.is_ascii_graphic());
-    let (token, problem) = match std::env::var(name) {
-        Ok(token) if token.trim().len() >= MIN_TOKEN && !sendable(&token) => (
-            token,
-            Some(
-                "holds a space, a line break or a character outside ASCII, which no client \
-                 can send in a header (base64 breaks its lines every 76 characters: use \
-                 base64 -w0)",
-            ),
-        ),
-        Ok(token) if token.trim().len() >= MIN_TOKEN => (token, None),
-        Ok(token) if token.is_empty() => (token, Some("is empty")),
-        Ok(token) => (token, Some("is too short")),
-        Err(std::env::VarError::NotPresent) => (String::new(), Some("is not set")),
-        Err(std::env::VarError::NotUnicode(_)) => (String::new(), Some("is not UTF-8 text")),
+    let read = match source {
+        TokenSource::Env(name) => match std::env::var(name) {
+            Ok(token) => Ok(token),
+            Err(std::env::VarError::NotPresent) => Err("is not set"),
+            Err(std::env::VarError::NotUnicode(_)) => Err("is not UTF-8 text"),
+        },
+        TokenSource::File(path) => match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| "is not UTF-8 text"),
+            Err(e) => return Err(format!("cannot read the token from {source}: {e}")),
+        },
     };
-    match problem {
-        None => Ok(token.trim().to_owned()),
-        Some(problem) => Err(format!(
-            "serve needs a token of at least {MIN_TOKEN} bytes in the environment \
-             variable {name} (it {problem}); make one with `head -c 32 /dev/urandom | \
-             base64`, export it, and send it as Authorization: Bearer <token>"
+    let problem = match &read {
+        Ok(token) if token.trim().len() >= MIN_TOKEN && !sendable(token) => Some(
+            "holds a space, a line break or a character outside ASCII, which no client \
+             can send in a header (base64 breaks its lines every 76 characters: use \
+             base64 -w0)",
+        ),
+        Ok(token) if token.trim().len() >= MIN_TOKEN => None,
+        Ok(token) if token.is_empty() => Some("is empty"),
+        Ok(_) => Some("is too short"),
+        Err(problem) => Some(*problem),
+    };
+    let put = match source {
+        TokenSource::Env(_) => "export it",
+        TokenSource::File(_) => "write it there",
+    };
+    match (problem, read) {
+        (None, Ok(token)) => Ok(token.trim().to_owned()),
+        (problem, _) => Err(format!(
+            "serve needs a token of at least {MIN_TOKEN} bytes in {source} (it {}); make \
+             one with `head -c 32 /dev/urandom | base64`, {put}, and send it as \
+             Authorization: Bearer <token>",
+            problem.unwrap_or("cannot be read")
         )),
     }
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
-    let token = token_in(&args.token_env)?;
-    let ingest_token = args.ingest_token_env.as_deref().map(token_in).transpose()?;
-    if ingest_token.as_ref() == Some(&token) {
+    let operators = TokenSource::operators(&args);
+    let token = token_in(operators)?;
+    let ingest = TokenSource::ingest(&args);
+    let ingest_token = ingest.map(token_in).transpose()?;
+    if let Some(ingest) = ingest
+        && ingest_token.as_ref() == Some(&token)
+    {
         return Err(format!(
-            "the ingest token ({}) is the operators' token ({}): give the helpdesk a token of \
-             its own, or leave --ingest-token-env out",
-            args.ingest_token_env.as_deref().unwrap_or_default(),
-            args.token_env
+            "the ingest token (in {ingest}) is the operators' token (in {operators}): give \
+             the helpdesk a token of its own, or leave the ingest token out"
         ));
     }
     for (flag, timeout, what) in [
@@ -693,7 +752,8 @@ fn ingest_elsewhere() -> Response {
     Problem::new(
         StatusCode::FORBIDDEN,
         "the ingest token may only post events (POST /v1/events); the console, the API and \
-         /metrics take the operators' token (--token-env, DESKHOOK_TOKEN by default)",
+         /metrics take the operators' token (--token-file, or --token-env: DESKHOOK_TOKEN \
+         by default)",
     )
     .into_response()
 }

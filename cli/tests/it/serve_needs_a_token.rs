@@ -1,5 +1,6 @@
 //! `deskhook serve` refuses to start without a usable token, and says what is wrong with
-//! the one it found: not set, too short, not UTF-8 text, or not sendable in a header; and
+//! the one it found: not set, too short, not UTF-8 text, or not sendable in a header; takes
+//! it from a file with --token-file (the environment's then unused); and
 //! refuses a --body-timeout or a --header-timeout of zero, a --listen that is not an
 //! address (with `listen --addr`'s likewise), and one in use.
 
@@ -134,4 +135,58 @@ fn serve_on_an_address_in_use_says_so_and_what_to_give() {
             && stderr.contains("give another address with --listen"),
         "{stderr}"
     );
+}
+
+#[test]
+fn serve_takes_its_token_from_a_file_and_says_what_is_wrong_with_one() {
+    use crate::support::serve::{Serve, TOKEN};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("deskhook.toml");
+    std::fs::write(&config, "").unwrap();
+    let file = dir.path().join("token");
+    let path = file.to_str().unwrap();
+    let refused = |contents: Option<&str>| {
+        match contents {
+            Some(contents) => std::fs::write(&file, contents).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(&file);
+            }
+        }
+        let output = Command::new(env!("CARGO_BIN_EXE_deskhook"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--token-file", path])
+            .arg("--config")
+            .arg(&config)
+            .env("DESKHOOK_TOKEN", TOKEN)
+            .stdin(Stdio::null())
+            .output()
+            .expect("deskhook runs");
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let short = refused(Some("short\n"));
+    assert!(
+        short.contains(&format!("in the file {path} (it is too short)"))
+            && short.contains("write it there"),
+        "{short}"
+    );
+    let missing = refused(None);
+    assert!(
+        missing.contains(&format!("cannot read the token from the file {path}")),
+        "{missing}"
+    );
+    // A good one, with its line break: the file's token is the one asked for, not the
+    // environment's.
+    let theirs = "token-from-a-file-0123456789";
+    std::fs::write(&file, format!("{theirs}\n")).unwrap();
+    let serve = Serve::start_with(&config, None, &["--token-file", path]);
+    let (status, _) = serve.call("GET", "/api/v1/endpoints", &[], "");
+    assert_eq!(status, 401, "the environment's token is not used");
+    let (status, body) = crate::support::request(
+        &serve.addr,
+        "GET",
+        "/api/v1/endpoints",
+        &[("Authorization", &format!("Bearer {theirs}"))],
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
 }
