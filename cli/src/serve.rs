@@ -50,8 +50,8 @@ mod openapi;
 /// daemon takes events (503 while its spool cannot write, as on a full disk). Everything
 /// but /healthz, the login form (/login, /logout) and the console's stylesheet and script
 /// (/assets/) needs the token: as a bearer header, or (for the pages) typed once in the
-/// login form. With --ingest-token-env, the helpdesk gets a token of its own that may post
-/// events and nothing else.
+/// login form. With --ingest-token-env (or --ingest-token-file), the helpdesk gets a token
+/// of its own that may post events and nothing else.
 ///
 /// With a spool, accepted events survive a crash (kill -9 included), and so do endpoints
 /// added through the console or the API: at start the spool's endpoints are registered
@@ -85,7 +85,8 @@ pub(crate) struct Args {
     /// The environment variable holding the token (at least 16 bytes).
     #[arg(long, value_name = "NAME", default_value = "DESKHOOK_TOKEN")]
     token_env: String,
-    /// Read the token from this file instead (a line break at its end is not part of it):
+    /// Read the token from this file instead (spaces and line breaks around it are not part
+    /// of it):
     /// systemd's LoadCredential (`$CREDENTIALS_DIRECTORY/token`), a Docker or Kubernetes
     /// secret mounted as a file.
     #[arg(long, value_name = "PATH", conflicts_with = "token_env")]
@@ -156,7 +157,7 @@ Answers (each error an RFC 9457 problem document; nothing is half-applied):
   400  an unknown body, or a bad header or field (named; an empty Deskhook-Tenant, a
        header given twice or not UTF-8)
   401  a missing or wrong token
-  403  the ingest token (--ingest-token-env) anywhere but POST /v1/events and its
+  403  the ingest token (--ingest-token-env/-file) anywhere but POST /v1/events and its
        description, GET /v1/openapi.json (and /healthz, which needs no token)
   404  an unknown endpoint in the API
   408  the event's body stopped arriving for --body-timeout (30 s by default), or took
@@ -280,6 +281,20 @@ impl std::fmt::Display for TokenSource<'_> {
     }
 }
 
+/// The bytes of a token file, or `None` when it holds more than 4 KiB (a wrong path: a
+/// log, a device that never ends); a FIFO or a device is refused as not a file.
+fn read_token_file(path: &std::path::Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    const MOST: u64 = 4096;
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MOST + 1).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= MOST).then_some(bytes))
+}
+
 /// The token `source` holds, trimmed, or what is wrong with it.
 fn token_in(source: TokenSource<'_>) -> Result<String, String> {
     // What a header can carry, and clients send as it is (RFC 9110's visible ASCII).
@@ -290,9 +305,15 @@ fn token_in(source: TokenSource<'_>) -> Result<String, String> {
             Err(std::env::VarError::NotPresent) => Err("is not set"),
             Err(std::env::VarError::NotUnicode(_)) => Err("is not UTF-8 text"),
         },
-        TokenSource::File(path) => match std::fs::read(path) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| "is not UTF-8 text"),
-            Err(e) => return Err(format!("cannot read the token from {source}: {e}")),
+        TokenSource::File(path) => match read_token_file(path) {
+            Ok(Some(bytes)) => String::from_utf8(bytes).map_err(|_| "is not UTF-8 text"),
+            Ok(None) => Err("is longer than a token (4 KiB): is it the right file?"),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read the token from {source}: {e}; give --token-file a file \
+                     holding the token alone"
+                ));
+            }
         },
     };
     let problem = match &read {
@@ -302,7 +323,7 @@ fn token_in(source: TokenSource<'_>) -> Result<String, String> {
              base64 -w0)",
         ),
         Ok(token) if token.trim().len() >= MIN_TOKEN => None,
-        Ok(token) if token.is_empty() => Some("is empty"),
+        Ok(token) if token.trim().is_empty() => Some("is empty"),
         Ok(_) => Some("is too short"),
         Err(problem) => Some(*problem),
     };
@@ -800,13 +821,13 @@ fn unauthorized(wrong: bool, ingest: bool) -> Response {
     let detail = match (wrong, ingest) {
         (false, _) => "send the daemon's token as Authorization: Bearer <token>",
         (true, false) => {
-            "the bearer token is not the daemon's; it is in the environment variable serve was \
-             given (--token-env, DESKHOOK_TOKEN by default)"
+            "the bearer token is not the daemon's; it is in the file or the environment \
+             variable serve was given (--token-file, or --token-env: DESKHOOK_TOKEN by default)"
         }
         (true, true) => {
-            "the bearer token is not the daemon's; it is in the environment variable serve was \
-             given (--token-env, DESKHOOK_TOKEN by default; or --ingest-token-env's, for \
-             events)"
+            "the bearer token is not the daemon's; it is in the file or the environment \
+             variable serve was given (--token-file, or --token-env: DESKHOOK_TOKEN by \
+             default; or the ingest token, for events)"
         }
     };
     let mut response = Problem::new(StatusCode::UNAUTHORIZED, detail).into_response();

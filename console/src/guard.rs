@@ -448,7 +448,7 @@ async fn log_in(
             &base,
             &csrf,
             Some(next_page),
-            Some("That is not the token. It is in the environment variable deskhook serve was given (--token-env)."),
+            Some("That is not the token. It is in the file or the environment variable deskhook serve was given (--token-file, or --token-env)."),
         )
         .into_response();
         *response.status_mut() = StatusCode::UNAUTHORIZED;

@@ -129,7 +129,7 @@ pub(super) fn events_document() -> Value {
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
-                "description": "The daemon's token, or its ingest token (--ingest-token-env)."
+                "description": "The daemon's token, or its ingest token (--ingest-token-env or --ingest-token-file)."
             }},
             "schemas": {
                 "Accepted": {

@@ -169,6 +169,10 @@ fn serve_takes_its_token_from_a_file_and_says_what_is_wrong_with_one() {
             && short.contains("write it there"),
         "{short}"
     );
+    let long = refused(Some(&"a".repeat(5000)));
+    assert!(long.contains("is longer than a token"), "{long}");
+    let blank = refused(Some(" \n\n"));
+    assert!(blank.contains("(it is empty)"), "{blank}");
     let missing = refused(None);
     assert!(
         missing.contains(&format!("cannot read the token from the file {path}")),

@@ -216,20 +216,23 @@ impl Running {
 
     /// Reads stdout until a `partitions: …` line says the relay owns exactly `count`.
     pub(crate) fn owns(&self, count: usize) {
-        self.owns_within(count, WAIT);
+        self.owns_within(count, WAIT * 6);
     }
 
-    /// [`owns`](Running::owns), waiting up to `limit` for each line: relays with long
-    /// leases share the partitions anew once per turn of their leases, several seconds
-    /// apart on a loaded machine.
+    /// [`owns`](Running::owns) within `limit`: relays with long leases share the
+    /// partitions anew once per turn of their leases, several seconds apart on a loaded
+    /// machine.
     pub(crate) fn owns_within(&self, count: usize, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
         loop {
-            let Some(line) = self.line_within(limit) else {
-                panic!(
-                    "no line from deskhook within {limit:?} while it was to own {count} \
-                     partition(s); its stderr: {}",
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = match self.lines.recv_timeout(left) {
+                Ok(line) => line,
+                Err(e) => panic!(
+                    "deskhook did not own {count} partition(s) within {limit:?} ({e}); its \
+                     stderr: {}",
                     self.stderr()
-                );
+                ),
             };
             if let Some(owned) = line.strip_prefix("partitions:") {
                 let owned = owned.trim();

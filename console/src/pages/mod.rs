@@ -207,7 +207,7 @@ pub(crate) fn login(
                             @if let Some(error) = error {
                                 p.error role="alert" { (error) }
                             } @else {
-                                p.hint { "The token the console was given: for deskhook serve, the value of DESKHOOK_TOKEN (or of the variable its --token-env names)." }
+                                p.hint { "The token the console was given: for deskhook serve, the value of DESKHOOK_TOKEN (or of the variable its --token-env names, or what its --token-file holds)." }
                             }
                             button type="submit" { "Log in" }
                         }

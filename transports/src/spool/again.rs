@@ -131,15 +131,23 @@ impl Again {
         }
     }
 
-    /// At the writer's end: the outcomes kept are written once more, or given up.
-    pub(super) fn last_chance(self, core: &Core, conn: &mut Connection) {
+    /// At the writer's end: the outcomes kept are written once more, or given up. Whether
+    /// some were given up.
+    pub(super) fn last_chance(self, core: &Core, conn: &mut Connection) -> bool {
         if self.is_empty() {
-            return;
+            return false;
         }
         let left = commit_logged(core, conn, self.ops, true);
-        if !left.is_empty() {
-            lost(core, &left);
+        if left.is_empty() {
+            return false;
         }
+        lost(core, &left);
+        true
+    }
+
+    /// What a wait for outcomes that were given up is told.
+    pub(super) fn given_up(core: &Core) -> Error {
+        given_up_error(core)
     }
 
     /// Gives up the oldest past [`MAX_WRITE_AGAIN`] outcomes or [`MAX_WRITE_AGAIN_BYTES`].

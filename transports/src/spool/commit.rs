@@ -149,7 +149,7 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
             commit_appends(core, &mut conn, batch, &mut again);
         }
     }
-    again.last_chance(core, &mut conn);
+    let gave_up = again.last_chance(core, &mut conn);
     // A move whose step waited with the outcomes kept goes to its end, as one does when
     // nothing is kept (the loop runs it before it waits for the channel), then the waits
     // held for it are answered.
@@ -161,7 +161,14 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
         let left = commit(core, &mut conn, steps);
         debug_assert!(left.is_empty(), "a failed step is answered, not kept");
     }
-    if !held.is_empty() {
+    if gave_up {
+        // Some of what was sent before them was given up: not written.
+        for wait in held {
+            if let Op::Written(sender) = wait {
+                let _ = sender.send(Err(Again::given_up(core)));
+            }
+        }
+    } else if !held.is_empty() {
         let left = commit(core, &mut conn, held);
         debug_assert!(left.is_empty(), "a wait is answered, not kept");
     }
