@@ -33,6 +33,7 @@ mod keys;
 mod labels;
 mod metrics;
 mod openapi;
+mod token;
 
 /// Run the delivery engine as a daemon: accept events over HTTP, deliver them, and serve
 /// the console; stop on SIGTERM or SIGINT, within --grace (a second one stops at once; SIGHUP
@@ -221,9 +222,6 @@ fn host_name(name: &str) -> Result<String, String> {
     }
 }
 
-/// Shortest token accepted.
-const MIN_TOKEN: usize = 16;
-
 /// SIGHUP, which ends a process by default and reloads a relay, is logged and ignored:
 /// serve's endpoints change through its API and console, and an operator's reload must not
 /// end it with events in memory.
@@ -244,109 +242,14 @@ fn ignore_hangups() -> Result<(), String> {
     Ok(())
 }
 
-/// Where a token is read from.
-#[derive(Clone, Copy, Debug)]
-enum TokenSource<'a> {
-    /// An environment variable, by name.
-    Env(&'a str),
-    /// A file.
-    File(&'a std::path::Path),
-}
-
-impl TokenSource<'_> {
-    /// The operators' token's source, from the flags.
-    fn operators(args: &Args) -> TokenSource<'_> {
-        match &args.token_file {
-            Some(path) => TokenSource::File(path),
-            None => TokenSource::Env(&args.token_env),
-        }
-    }
-
-    /// The ingest token's source, if one is given.
-    fn ingest(args: &Args) -> Option<TokenSource<'_>> {
-        match (&args.ingest_token_file, &args.ingest_token_env) {
-            (Some(path), _) => Some(TokenSource::File(path)),
-            (None, Some(name)) => Some(TokenSource::Env(name)),
-            (None, None) => None,
-        }
-    }
-}
-
-impl std::fmt::Display for TokenSource<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TokenSource::Env(name) => write!(f, "the environment variable {name}"),
-            TokenSource::File(path) => write!(f, "the file {}", path.display()),
-        }
-    }
-}
-
-/// The bytes of a token file, or `None` when it holds more than 4 KiB (a wrong path: a
-/// log, a device that never ends); a FIFO or a device is refused as not a file.
-fn read_token_file(path: &std::path::Path) -> std::io::Result<Option<Vec<u8>>> {
-    use std::io::Read as _;
-    const MOST: u64 = 4096;
-    let file = std::fs::File::open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("it is not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    file.take(MOST + 1).read_to_end(&mut bytes)?;
-    Ok((bytes.len() as u64 <= MOST).then_some(bytes))
-}
-
-/// The token `source` holds, trimmed, or what is wrong with it.
-fn token_in(source: TokenSource<'_>) -> Result<String, String> {
-    // What a header can carry, and clients send as it is (RFC 9110's visible ASCII).
-    let sendable = |token: &str| token.trim().bytes().all(|b| b.is_ascii_graphic());
-    let read = match source {
-        TokenSource::Env(name) => match std::env::var(name) {
-            Ok(token) => Ok(token),
-            Err(std::env::VarError::NotPresent) => Err("is not set"),
-            Err(std::env::VarError::NotUnicode(_)) => Err("is not UTF-8 text"),
-        },
-        TokenSource::File(path) => match read_token_file(path) {
-            Ok(Some(bytes)) => String::from_utf8(bytes).map_err(|_| "is not UTF-8 text"),
-            Ok(None) => Err("is longer than a token (4 KiB): is it the right file?"),
-            Err(e) => {
-                return Err(format!(
-                    "cannot read the token from {source}: {e}; give --token-file a file \
-                     holding the token alone"
-                ));
-            }
-        },
-    };
-    let problem = match &read {
-        Ok(token) if token.trim().len() >= MIN_TOKEN && !sendable(token) => Some(
-            "holds a space, a line break or a character outside ASCII, which no client \
-             can send in a header (base64 breaks its lines every 76 characters: use \
-             base64 -w0)",
-        ),
-        Ok(token) if token.trim().len() >= MIN_TOKEN => None,
-        Ok(token) if token.trim().is_empty() => Some("is empty"),
-        Ok(_) => Some("is too short"),
-        Err(problem) => Some(*problem),
-    };
-    let put = match source {
-        TokenSource::Env(_) => "export it",
-        TokenSource::File(_) => "write it there",
-    };
-    match (problem, read) {
-        (None, Ok(token)) => Ok(token.trim().to_owned()),
-        (problem, _) => Err(format!(
-            "serve needs a token of at least {MIN_TOKEN} bytes in {source} (it {}); make \
-             one with `head -c 32 /dev/urandom | base64`, {put}, and send it as \
-             Authorization: Bearer <token>",
-            problem.unwrap_or("cannot be read")
-        )),
-    }
-}
-
 pub(crate) fn run(args: Args) -> Result<ExitCode, String> {
-    let operators = TokenSource::operators(&args);
-    let token = token_in(operators)?;
-    let ingest = TokenSource::ingest(&args);
-    let ingest_token = ingest.map(token_in).transpose()?;
+    let operators = token::TokenSource::operators(&args.token_env, args.token_file.as_deref());
+    let token = token::token_in(operators)?;
+    let ingest = token::TokenSource::ingest(
+        args.ingest_token_env.as_deref(),
+        args.ingest_token_file.as_deref(),
+    );
+    let ingest_token = ingest.map(token::token_in).transpose()?;
     if let Some(ingest) = ingest
         && ingest_token.as_ref() == Some(&token)
     {

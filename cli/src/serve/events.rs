@@ -474,7 +474,7 @@ mod tests {
     use deskhook_transports::spool::Spool;
     use metrics_exporter_prometheus::PrometheusBuilder;
 
-    use super::super::MIN_TOKEN;
+    use super::super::token::MIN_TOKEN;
     use std::time::Duration;
 
     use super::*;

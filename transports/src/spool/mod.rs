@@ -131,6 +131,7 @@
 //! `examples/durable_spool.rs` shows a backlog surviving a restart.
 
 mod again;
+mod apply;
 mod backlog;
 mod commit;
 mod config;
