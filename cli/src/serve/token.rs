@@ -63,8 +63,6 @@ fn read_token_file(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 
 /// The token `source` holds, trimmed, or what is wrong with it.
 pub(super) fn token_in(source: TokenSource<'_>) -> Result<String, String> {
-    // What a header can carry, and clients send as it is (RFC 9110's visible ASCII).
-    let sendable = |token: &str| token.trim().bytes().all(|b| b.is_ascii_graphic());
     let read = match source {
         TokenSource::Env(name) => match std::env::var(name) {
             Ok(token) => Ok(token),
@@ -76,34 +74,36 @@ pub(super) fn token_in(source: TokenSource<'_>) -> Result<String, String> {
             Ok(None) => Err("is longer than a token (4 KiB): is it the right file?"),
             Err(e) => {
                 return Err(format!(
-                    "cannot read the token from {source}: {e}; give --token-file a file \
-                     holding the token alone"
+                    "cannot read the token from {source}: {e}; give a file holding the \
+                     token alone"
                 ));
             }
         },
     };
-    let problem = match &read {
-        Ok(token) if token.trim().len() >= MIN_TOKEN && !sendable(token) => Some(
-            "holds a space, a line break or a character outside ASCII, which no client \
-             can send in a header (base64 breaks its lines every 76 characters: use \
-             base64 -w0)",
-        ),
-        Ok(token) if token.trim().len() >= MIN_TOKEN => None,
-        Ok(token) if token.trim().is_empty() => Some("is empty"),
-        Ok(_) => Some("is too short"),
-        Err(problem) => Some(*problem),
-    };
+    let checked = read.and_then(|token| {
+        let token = token.trim();
+        match token.len() {
+            0 => Err("is empty"),
+            n if n < MIN_TOKEN => Err("is too short"),
+            // What a header can carry, and clients send as it is (RFC 9110's visible
+            // ASCII).
+            _ if !token.bytes().all(|b| b.is_ascii_graphic()) => Err(
+                "holds a space, a line break or a character outside ASCII, which no client \
+                 can send in a header (base64 breaks its lines every 76 characters: use \
+                 base64 -w0)",
+            ),
+            _ => Ok(token.to_owned()),
+        }
+    });
     let put = match source {
         TokenSource::Env(_) => "export it",
         TokenSource::File(_) => "write it there",
     };
-    match (problem, read) {
-        (None, Ok(token)) => Ok(token.trim().to_owned()),
-        (problem, _) => Err(format!(
-            "serve needs a token of at least {MIN_TOKEN} bytes in {source} (it {}); make \
-             one with `head -c 32 /dev/urandom | base64`, {put}, and send it as \
-             Authorization: Bearer <token>",
-            problem.unwrap_or("cannot be read")
-        )),
-    }
+    checked.map_err(|problem| {
+        format!(
+            "serve needs a token of at least {MIN_TOKEN} bytes in {source} (it {problem}); \
+             make one with `head -c 32 /dev/urandom | base64`, {put}, and send it as \
+             Authorization: Bearer <token>"
+        )
+    })
 }
