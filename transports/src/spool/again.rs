@@ -145,11 +145,6 @@ impl Again {
         true
     }
 
-    /// What a wait for outcomes that were given up is told.
-    pub(super) fn given_up(core: &Core) -> Error {
-        given_up_error(core)
-    }
-
     /// Gives up the oldest past [`MAX_WRITE_AGAIN`] outcomes or [`MAX_WRITE_AGAIN_BYTES`].
     fn trim(&mut self, core: &Core) {
         let over = over_limits(&self.ops, MAX_WRITE_AGAIN, MAX_WRITE_AGAIN_BYTES);
@@ -178,7 +173,7 @@ pub(super) fn over_limits(ops: &[Op], max_ops: usize, max_bytes: usize) -> usize
 }
 
 /// What a caller waiting on an outcome given up is told.
-fn given_up_error(core: &Core) -> Error {
+pub(super) fn given_up_error(core: &Core) -> Error {
     Error::Spool {
         path: core.db.clone(),
         message: "a change could not be written and was given up (see the errors logged \

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 
 use rusqlite::{Connection, params};
 
-use super::again::{Again, WRITE_AGAIN_EVERY, finished_row, letter_lost};
+use super::again::{Again, WRITE_AGAIN_EVERY, finished_row, given_up_error, letter_lost};
 use super::apply::{Committed, apply, insert_letter};
 use super::failing;
 use super::moving::is_step;
@@ -165,7 +165,7 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
         // Some of what was sent before them was given up: not written.
         for wait in held {
             if let Op::Written(sender) = wait {
-                let _ = sender.send(Err(Again::given_up(core)));
+                let _ = sender.send(Err(given_up_error(core)));
             }
         }
     } else if !held.is_empty() {

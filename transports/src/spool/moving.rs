@@ -7,8 +7,20 @@ use std::sync::Mutex;
 
 use rusqlite::params;
 
-use super::writer::{Moving, Op};
+use super::writer::Op;
 use crate::delivery::{Lane, lock, now_rfc3339};
+
+/// How far the move of a whole lane's rows went, from one step to the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Moving {
+    /// The last row the steps so far looked at.
+    pub(super) after: i64,
+    /// The lane's last row when the move began: rows after it are not the move's (a lane
+    /// resumed after a 410 takes rows again).
+    pub(super) through: i64,
+    /// Rows moved so far.
+    pub(super) moved: usize,
+}
 
 /// Most rows a whole lane's move to the dead letters takes per commit: a removed endpoint's
 /// backlog of a million rows is a thousand commits or more, between which the emits waiting

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 use rusqlite::{Connection, params};
 
+use super::moving::Moving;
 use super::schema::{unix_ms, used_bytes};
 use super::{Durability, Settings, Spool, damaged, failing};
 use crate::delivery::backlog::{LetterOwner, MoveAnswer, Registration};
@@ -82,18 +83,6 @@ pub(super) enum Op {
     /// Tells its sender once the updates sent before it are committed, or that some could
     /// not be (they may be written again later, or given up).
     Written(mpsc::SyncSender<Result<(), Error>>),
-}
-
-/// How far the move of a whole lane's rows went, from one step to the next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Moving {
-    /// The last row the steps so far looked at.
-    pub(super) after: i64,
-    /// The lane's last row when the move began: rows after it are not the move's (a lane
-    /// resumed after a 410 takes rows again).
-    pub(super) through: i64,
-    /// Rows moved so far.
-    pub(super) moved: usize,
 }
 
 /// A row of the registry's table to write.
