@@ -124,7 +124,10 @@ impl Again {
                 let _ = sender.send(Err(given_up_error(core)));
                 continue;
             }
-            given_up.extend(commit_logged(core, conn, vec![op], false));
+            let left = commit_logged(core, conn, vec![op], false);
+            // A step of a move tried after it leaves its row on disk (see `lost`).
+            lock(&core.given_up).extend(left.iter().filter_map(finished_row));
+            given_up.extend(left);
         }
         if !given_up.is_empty() {
             lost(core, &given_up);

@@ -68,7 +68,8 @@
 //! queued and not taken (outcomes, endpoint changes) is logged with its count; the spool
 //! stays locked until the sink is dropped (its lanes go on delivering what they read, and
 //! another process would deliver the same rows at once). A dead-letter
-//! move or delete whose caller waits is answered at once (a delete tried on its own first).
+//! move (but a step of a removed endpoint's, below) or delete whose caller waits is answered
+//! at once (a delete tried on its own first).
 //!
 //! Dead letters are kept for [`SpoolConfig::dead_letter_retention`] (30 days by default):
 //! older ones are deleted, the count logged, so that letters of an endpoint dead for weeks
@@ -104,7 +105,13 @@
 //! registered yet wait (`deskhook spool stats` counts them as waiting for their endpoint)
 //! and go out once an endpoint of that name is upserted; removing an endpoint (or its 410)
 //! moves its rows to the dead letters, a thousand rows or 1 MiB of bodies per commit,
-//! between which events are taken as before. Those of an endpoint that is gone for good
+//! between which events are taken as before. Meanwhile the endpoints' changes (upserts,
+//! pauses, a resume after a 410) apply at once and their calls return once the move is over
+//! (each waits for the spool to have it on disk, and so for the moves under way). While
+//! outcomes are written again (above), the steps go after them, in their transaction: one
+//! that fails with them waits for them to be written or given up (a minute at most), then
+//! goes on; one that fails on its own ends the move, its rows left for the next start, as
+//! the log says. Those of an endpoint that is gone for good
 //! (left out of the configuration) move there with [`Spool::dead_letter_pending`] (`deskhook spool
 //! dead-letter DIR --endpoint NAME`), while no sink has the spool open. Pausing one keeps
 //! its rows on disk. The spool keeps a table of the

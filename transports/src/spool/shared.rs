@@ -153,8 +153,9 @@ pub(super) struct Core {
     /// the condition variable, async callers ([`Core::poll_room`]) with their wakers.
     pub(super) room: (Mutex<Vec<Waker>>, std::sync::Condvar),
     pub(super) used: AtomicU64,
-    /// Transactions written, for tests of group commit.
+    /// Transactions written, for tests of group commit, and those that failed.
     pub(super) commits: AtomicU64,
+    pub(super) failed_commits: AtomicU64,
     /// When old attempts were last pruned (Unix milliseconds).
     pub(super) pruned_at: AtomicI64,
     /// When a full spool last asked whether its attempt log could make room, and the

@@ -191,6 +191,7 @@ impl SpoolStore {
             room: (Mutex::new(Vec::new()), std::sync::Condvar::new()),
             used: AtomicU64::new(used),
             commits: AtomicU64::new(0),
+            failed_commits: AtomicU64::new(0),
             pruned_at: std::sync::atomic::AtomicI64::new(0),
             give_way_answer: GiveWay::default(),
             given_up: Mutex::default(),
@@ -591,6 +592,12 @@ impl SpoolStore {
     #[cfg(test)]
     pub(super) fn commits(&self) -> u64 {
         self.core.commits.load(Ordering::Relaxed)
+    }
+
+    /// Transactions that failed.
+    #[cfg(test)]
+    pub(super) fn failed_commits(&self) -> u64 {
+        self.core.failed_commits.load(Ordering::Relaxed)
     }
 }
 

@@ -516,6 +516,10 @@ impl Endpoints {
     /// its events waiting for a retry (or for a `Retry-After`) go at once, rather than at
     /// the time their schedule said.
     ///
+    /// With a spool, returns once the change is on disk: after the moves of removed (or
+    /// 410) endpoints' rows under way, the 410's own included (see
+    /// [`remove`](Endpoints::remove)).
+    ///
     /// # Errors
     ///
     /// [`Error::UnknownEndpoint`] when no endpoint has that name.
