@@ -83,7 +83,7 @@ pub(crate) struct Args {
     /// given only (list 127.0.0.1 or localhost too if a client on the machine uses it).
     #[arg(long = "allow-host", value_name = "NAME", value_parser = host_name)]
     allow_hosts: Vec<String>,
-    /// The environment variable holding the token (at least 16 bytes).
+    /// The environment variable holding the token (random, at least 16 bytes).
     #[arg(long, value_name = "NAME", default_value = "DESKHOOK_TOKEN")]
     token_env: String,
     /// Read the token from this file instead (spaces and line breaks around it are not part
@@ -92,7 +92,8 @@ pub(crate) struct Args {
     /// secret mounted as a file.
     #[arg(long, value_name = "PATH", conflicts_with = "token_env")]
     token_file: Option<PathBuf>,
-    /// An environment variable holding a second token (at least 16 bytes, not the first)
+    /// An environment variable holding a second token (random, at least 16 bytes, not the
+    /// first)
     /// that may post events and nothing else: give it to the helpdesk, and keep the
     /// operators' token for operators (the console, the API, /metrics). Without it, the
     /// one token does everything.

@@ -1,10 +1,15 @@
 //! The daemon's tokens: read from an environment variable or a file, and checked (long
-//! enough, and what a header can carry).
+//! enough, not a placeholder, and what a header can carry).
 
 use std::path::Path;
 
 /// Shortest token accepted.
 pub(super) const MIN_TOKEN: usize = 16;
+
+/// Fewest different characters a token holds: fewer is a placeholder (`aaaa…`,
+/// `abcabc…`, `12341234…`), not a random token. A random one of 16 hexadecimal digits has
+/// fewer about once in a million, of 16 decimal digits about once in ten thousand.
+const MIN_DIFFERENT: usize = 5;
 
 /// Where a token is read from.
 #[derive(Clone, Copy, Debug)]
@@ -61,6 +66,13 @@ fn read_token_file(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     Ok((bytes.len() as u64 <= MOST).then_some(bytes))
 }
 
+/// How many different bytes `token` holds.
+fn different(token: &str) -> usize {
+    let mut seen = [false; 256];
+    token.bytes().for_each(|b| seen[usize::from(b)] = true);
+    seen.iter().filter(|&&seen| seen).count()
+}
+
 /// The token `source` holds, trimmed, or what is wrong with it.
 pub(super) fn token_in(source: TokenSource<'_>) -> Result<String, String> {
     let read = match source {
@@ -92,6 +104,9 @@ pub(super) fn token_in(source: TokenSource<'_>) -> Result<String, String> {
                  can send in a header (base64 breaks its lines every 76 characters: use \
                  base64 -w0)",
             ),
+            _ if different(token) < MIN_DIFFERENT => {
+                Err("has fewer than 5 different characters, as a placeholder does")
+            }
             _ => Ok(token.to_owned()),
         }
     });
@@ -101,7 +116,7 @@ pub(super) fn token_in(source: TokenSource<'_>) -> Result<String, String> {
     };
     checked.map_err(|problem| {
         format!(
-            "serve needs a token of at least {MIN_TOKEN} bytes in {source} (it {problem}); \
+            "serve needs a random token of at least {MIN_TOKEN} bytes in {source} (it {problem}); \
              make one with `head -c 32 /dev/urandom | base64`, {put}, and send it as \
              Authorization: Bearer <token>"
         )

@@ -1,6 +1,6 @@
 //! `deskhook serve` refuses to start without a usable token, and says what is wrong with
-//! the one it found: not set, too short, not UTF-8 text, or not sendable in a header; takes
-//! it from a file with --token-file (the environment's then unused); and
+//! the one it found: not set, too short, a placeholder, not UTF-8 text, or not sendable in
+//! a header; takes it from a file with --token-file (the environment's then unused); and
 //! refuses a --body-timeout or a --header-timeout of zero, a --listen that is not an
 //! address (with `listen --addr`'s likewise), and one in use.
 
@@ -17,6 +17,10 @@ fn serve_without_a_usable_token_says_what_is_wrong_with_it() {
     for (value, says) in [
         (None, "(it is not set)"),
         (Some(short), "(it is too short)"),
+        (
+            Some(std::ffi::OsStr::new("abcdabcdabcdabcdabcd")),
+            "(it has fewer than 5 different characters, as a placeholder does)",
+        ),
         (Some(not_text), "(it is not UTF-8 text)"),
         (
             Some(std::ffi::OsStr::new(&wrapped)),
