@@ -49,9 +49,9 @@ impl Again {
         self.ops.is_empty()
     }
 
-    /// Whether an op kept is one `matches` tells.
-    pub(super) fn holds(&self, matches: impl Fn(&Op) -> bool) -> bool {
-        self.ops.iter().any(matches)
+    /// The ops kept.
+    pub(super) fn kept(&self) -> std::slice::Iter<'_, Op> {
+        self.ops.iter()
     }
 
     /// Keeps `left`, the outcomes of a write that failed.
@@ -118,7 +118,7 @@ impl Again {
         let mut given_up = Vec::new();
         for op in left {
             // Not written if anything before it is not.
-            if let Op::Written(sender) = &op
+            if let Op::Written { done: sender, .. } = &op
                 && !given_up.is_empty()
             {
                 let _ = sender.send(Err(given_up_error(core)));
@@ -205,7 +205,7 @@ pub(super) fn lost(core: &Core, updates: &[Op]) {
             Op::DeleteLetters { done, .. } => {
                 let _ = done.send(Err(given_up_error(core)));
             }
-            Op::Written(done) => {
+            Op::Written { done, .. } => {
                 let _ = done.send(Err(given_up_error(core)));
             }
             _ => {}

@@ -195,7 +195,7 @@ pub(super) fn apply(
             done.deleted.push((sender.clone(), gone));
             Ok(())
         }
-        Op::Written(sender) => {
+        Op::Written { done: sender, .. } => {
             done.written.push(sender.clone());
             Ok(())
         }

@@ -452,8 +452,8 @@ impl Backlog for SpoolBacklog {
         self.store.hurry(&lane.name);
     }
 
-    fn written(&self) -> Result<(), Error> {
-        self.store.committed()
+    fn written(&self, lane: &Lane) -> Result<(), Error> {
+        self.store.committed_after_move(&lane.name)
     }
 
     fn registry_kept(&self) -> Result<(), Error> {

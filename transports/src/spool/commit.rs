@@ -14,7 +14,7 @@ use rusqlite::{Connection, params};
 use super::again::{Again, WRITE_AGAIN_EVERY, finished_row, given_up_error, letter_lost};
 use super::apply::{Committed, apply, insert_letter};
 use super::failing;
-use super::moving::is_step;
+use super::moving::{is_step, step_of, waits_for_move};
 use super::room::{PRUNE_STEP, attempts_could_make_room, give_way, prune, prune_letters};
 use super::schema::{unix_ms, used_bytes};
 use super::shared::{Append, Core};
@@ -49,26 +49,24 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
     // waiting, each with how many of those are ahead of it: answered with the batch that
     // commits the last of them, not before (a batch takes `max_batch` appends at most).
     let mut marks: Vec<(usize, Op)> = Vec::new();
-    // Waits that came while a whole lane's rows were being moved in steps: they wait for
-    // the move's end (a resume after a 410 waits so for its move, the lane taking rows
-    // again only then), then as any other.
+    // Waits for the end of the move of an endpoint's rows in steps (a resume after a 410
+    // waits so for its move, the lane taking rows again only then) that came while it was
+    // under way: held until it ends, then as any other. Other waits are not held by moves.
     let mut held: Vec<Op> = Vec::new();
     loop {
         // The next steps of the moves under way go first. A step may also wait in `again`,
         // with the outcomes kept there (below).
-        let mut updates = std::mem::take(&mut *lock(&core.moving));
-        let mut moving = !updates.is_empty() || again.holds(is_step);
-        let released = if moving {
-            Vec::new()
-        } else {
-            std::mem::take(&mut held)
-        };
+        let (mut updates, mut moving) = next_steps(core);
+        moving.extend(again.kept().filter_map(step_of).cloned());
+        let released: Vec<Op> = held
+            .extract_if(.., |op| !waits_for_move(op, &moving))
+            .collect();
         let mut sort = |op: Op, waiting: &mut VecDeque<Op>, updates: &mut Vec<Op>| match op {
             Op::Append(_) => waiting.push_back(op),
-            Op::Written(_) if moving => held.push(op),
-            Op::Written(_) if !waiting.is_empty() => marks.push((waiting.len(), op)),
+            op if waits_for_move(&op, &moving) => held.push(op),
+            Op::Written { .. } if !waiting.is_empty() => marks.push((waiting.len(), op)),
             op if is_step(&op) => {
-                moving = true;
+                moving.extend(step_of(&op).cloned());
                 updates.push(op);
             }
             other => updates.push(other),
@@ -165,7 +163,7 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
     if gave_up {
         // Some of what was sent before them was given up: not written.
         for wait in held {
-            if let Op::Written(sender) = wait {
+            if let Op::Written { done: sender, .. } = wait {
                 let _ = sender.send(Err(given_up_error(core)));
             }
         }
@@ -177,6 +175,22 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         log::debug!(target: deskhook::LOG_TARGET, "spool checkpoint at close: {e}");
     }
+}
+
+/// The next steps of the moves under way, and the endpoints whose rows they move (in tests,
+/// those of moves left waiting too).
+fn next_steps(core: &Core) -> (Vec<Op>, Vec<Arc<str>>) {
+    let mut moving = lock(&core.moving);
+    #[cfg(test)]
+    if core.moves_paused.load(Ordering::Acquire) {
+        return (
+            Vec::new(),
+            moving.iter().filter_map(step_of).cloned().collect(),
+        );
+    }
+    let steps = std::mem::take(&mut *moving);
+    let names = steps.iter().filter_map(step_of).cloned().collect();
+    (steps, names)
 }
 
 /// Commits `batch`, appends and the waits for what was sent before them (`Op::Written`),
@@ -194,7 +208,7 @@ pub(super) fn commit_appends(
         Vec::new()
     } else {
         batch
-            .extract_if(.., |op| matches!(op, Op::Written(_)))
+            .extract_if(.., |op| matches!(op, Op::Written { .. }))
             .collect()
     };
     if marks.is_empty() {
@@ -206,7 +220,10 @@ pub(super) fn commit_appends(
     }
     // How the appends' commit went, as the waits would have been told.
     let (done, appends) = mpsc::sync_channel(1);
-    batch.push(Op::Written(done));
+    batch.push(Op::Written {
+        done,
+        move_of: None,
+    });
     let left = commit(core, conn, batch);
     debug_assert!(left.is_empty(), "a batch of appends has no outcome");
     let message = match appends.try_recv() {
@@ -216,7 +233,7 @@ pub(super) fn commit_appends(
         Err(_) => "the appends before it were not answered".to_owned(),
     };
     for mark in marks {
-        if let Op::Written(sender) = mark {
+        if let Op::Written { done: sender, .. } = mark {
             let _ = sender.send(Err(Error::Spool {
                 path: core.db.clone(),
                 message: message.clone(),
@@ -521,7 +538,7 @@ pub(super) fn commit_logged(
                 }
                 // Some of what was sent before it is not written (or, conservatively, of
                 // what came after it in this batch).
-                Op::Written(sender) => {
+                Op::Written { done: sender, .. } => {
                     let _ = sender.send(Err(failing(&core.db, &e)));
                 }
                 Op::Attempt(_) => {}

@@ -105,9 +105,8 @@
 //! registered yet wait (`deskhook spool stats` counts them as waiting for their endpoint)
 //! and go out once an endpoint of that name is upserted; removing an endpoint (or its 410)
 //! moves its rows to the dead letters, a thousand rows or 1 MiB of bodies per commit,
-//! between which events are taken as before. Meanwhile the endpoints' changes (upserts,
-//! pauses, a resume after a 410) apply at once and their calls return once the move is over
-//! (each waits for the spool to have it on disk, and so for the moves under way). While
+//! between which events are taken, and the other endpoints' changes written, as before (a
+//! resume of an endpoint after its 410 returns once its own move is over). While
 //! outcomes are written again (above), the steps go after them, in their transaction: one
 //! that fails with them waits for them to be written or given up (a minute at most), then
 //! goes on; one that fails on its own ends the move, its rows left for the next start, as

@@ -3,7 +3,7 @@
 //! (the writer carries the next step to its next commit; see `commit::write_loop`).
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::params;
 
@@ -153,5 +153,20 @@ pub(super) fn move_rows(
 
 /// Whether `op` is a step of the move of every row of a lane (see [`move_step`]).
 pub(super) fn is_step(op: &Op) -> bool {
-    matches!(op, Op::DeadRange { range: None, .. })
+    step_of(op).is_some()
+}
+
+/// The endpoint whose rows `op` moves, if it is a step of such a move.
+pub(super) fn step_of(op: &Op) -> Option<&Arc<str>> {
+    match op {
+        Op::DeadRange {
+            range: None, lane, ..
+        } => Some(&lane.name),
+        _ => None,
+    }
+}
+
+/// Whether `op` is a wait for the end of the move of the rows of one of `moving`.
+pub(super) fn waits_for_move(op: &Op, moving: &[Arc<str>]) -> bool {
+    matches!(op, Op::Written { move_of: Some(name), .. } if moving.contains(name))
 }

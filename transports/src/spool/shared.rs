@@ -169,6 +169,10 @@ pub(super) struct Core {
     /// The moves of whole lanes' rows to the dead letters under way: the next step of each,
     /// for the writer's next commit (the writer's alone).
     pub(super) moving: Mutex<Vec<super::writer::Op>>,
+    /// Whether the writer leaves the next steps of moves where they are, for tests of what
+    /// happens while a move is under way.
+    #[cfg(test)]
+    pub(super) moves_paused: std::sync::atomic::AtomicBool,
     pub(super) engine: OnceLock<Weak<Engine>>,
     /// For the engine's loads.
     pub(super) reader: Mutex<Connection>,
@@ -390,7 +394,7 @@ impl Drop for WriterEnd<'_> {
                     lane, row, letter, ..
                 } => super::again::letter_lost(self.core, lane.as_deref(), row, &letter),
                 // Their waiters are told by the drop of their channels.
-                Op::Written(_) | Op::DeleteLetters { .. } | Op::Hurry(_) => {}
+                Op::Written { .. } | Op::DeleteLetters { .. } | Op::Hurry(_) => {}
                 _ => unwritten += 1,
             }
         }

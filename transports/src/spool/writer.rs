@@ -80,9 +80,13 @@ pub(super) enum Op {
         rows: Vec<i64>,
         done: mpsc::SyncSender<Result<usize, Error>>,
     },
-    /// Tells its sender once the updates sent before it are committed, or that some could
-    /// not be (they may be written again later, or given up).
-    Written(mpsc::SyncSender<Result<(), Error>>),
+    /// Tells `done` once the updates sent before it are committed, or that some could not
+    /// be (they may be written again later, or given up); with `move_of`, once the move
+    /// under way of that endpoint's rows to the dead letters (in steps) has ended too.
+    Written {
+        done: mpsc::SyncSender<Result<(), Error>>,
+        move_of: Option<Arc<str>>,
+    },
 }
 
 /// A row of the registry's table to write.
@@ -196,6 +200,8 @@ impl SpoolStore {
             give_way_answer: GiveWay::default(),
             given_up: Mutex::default(),
             moving: Mutex::default(),
+            #[cfg(test)]
+            moves_paused: std::sync::atomic::AtomicBool::new(false),
             engine: OnceLock::new(),
             reader: Mutex::new(reader),
             browser: Mutex::new(browser),
@@ -369,7 +375,7 @@ impl SpoolStore {
                 "a resume's hurry",
                 "the endpoint's retries on disk keep their schedule",
             ),
-            Op::DeleteLetters { .. } | Op::Written(_) => ("a request", "its caller is told"),
+            Op::DeleteLetters { .. } | Op::Written { .. } => ("a request", "its caller is told"),
         };
         match self.core.shut.load(Ordering::Acquire) {
             // Not closed at shutdown: the thread ended on its own.
@@ -538,15 +544,26 @@ impl SpoolStore {
         self.delete_rows(rows)
     }
 
-    /// Waits until what was sent to the writer before is committed.
+    /// Waits until what was sent to the writer before is committed: the steps of the moves
+    /// under way but those already written are not waited for.
     ///
     /// # Errors
     ///
     /// [`Error::Spool`] when some of it could not be written (the writer writes it again
     /// for a minute before it gives up), or the writer has stopped.
     pub(super) fn committed(&self) -> Result<(), Error> {
+        self.written(None)
+    }
+
+    /// [`committed`](SpoolStore::committed), and the move under way of the rows of the
+    /// endpoint `name` to the dead letters ended.
+    pub(super) fn committed_after_move(&self, name: &str) -> Result<(), Error> {
+        self.written(Some(name.into()))
+    }
+
+    fn written(&self, move_of: Option<Arc<str>>) -> Result<(), Error> {
         let (done, written) = mpsc::sync_channel(1);
-        self.send(Op::Written(done));
+        self.send(Op::Written { done, move_of });
         written.recv().unwrap_or_else(|_| {
             Err(Error::Spool {
                 path: self.core.dir.to_path_buf(),

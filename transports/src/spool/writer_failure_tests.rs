@@ -101,8 +101,7 @@ fn a_move_cut_short_by_a_failed_step_says_how_many_rows_went_and_how_many_stay()
 
 /// While a change is kept to be written again, a lane's move is written after it, with it.
 /// A step that fails with it is put back, not ended (the change may be what cannot be
-/// written): the move goes to its end once the change is written, and a wait sent during
-/// the move is answered after it.
+/// written): the move goes to its end once the change is written.
 #[test]
 fn a_move_behind_a_change_kept_to_be_written_again_waits_for_it_then_goes_to_its_end() {
     let dir = tempfile::tempdir().unwrap();
@@ -126,22 +125,15 @@ fn a_move_behind_a_change_kept_to_be_written_again_waits_for_it_then_goes_to_its
         "the move waits for the change"
     );
     assert_eq!(store.counts("crm", 0).unwrap().1, THREE_STEPS as u64);
-    let waiting = std::thread::scope(|scope| {
-        let waiting = scope.spawn(|| store.committed());
-        // The disk has room again, as it were.
-        db.execute("ALTER TABLE hidden RENAME TO endpoints", [])
-            .unwrap();
-        assert_eq!(
-            moved.recv().unwrap(),
-            Ok(THREE_STEPS),
-            "the move went to its end"
-        );
-        waiting.join().unwrap()
-    });
-    assert!(
-        waiting.is_ok(),
-        "the change kept and the move are written: {waiting:?}"
+    // The disk has room again, as it were.
+    db.execute("ALTER TABLE hidden RENAME TO endpoints", [])
+        .unwrap();
+    assert_eq!(
+        moved.recv().unwrap(),
+        Ok(THREE_STEPS),
+        "the move went to its end"
     );
+    store.committed().expect("the change kept is written");
     assert_eq!(store.counts("crm", 0).unwrap().1, 0, "no row left");
     store.shut();
 }
@@ -250,7 +242,15 @@ fn a_wait_among_appends_waits_for_the_change_kept_before_it() {
     let mut again = Again::default();
     again.keep(&store.core, vec![register]);
     let (done, written) = mpsc::sync_channel(1);
-    commit_appends(&store.core, &mut conn, vec![Op::Written(done)], &mut again);
+    commit_appends(
+        &store.core,
+        &mut conn,
+        vec![Op::Written {
+            done,
+            move_of: None,
+        }],
+        &mut again,
+    );
     assert!(
         written.try_recv().is_err(),
         "not answered while the change waits"

@@ -247,7 +247,10 @@ fn a_wait_for_what_was_sent_comes_back_once_appends_past_a_batch_are_committed()
         .map(|n| store.append(vec![(lane.clone(), Job::for_test("T1", n))]))
         .collect();
     let (done, written) = mpsc::sync_channel(1);
-    store.send(Op::Written(done));
+    store.send(Op::Written {
+        done,
+        move_of: None,
+    });
     holder.execute_batch("COMMIT").unwrap();
     // Batches of one: the wait is answered with the third append's, not the second's.
     written.recv().unwrap().unwrap();
@@ -343,14 +346,14 @@ fn store_with_a_removed_backlog(dir: &Path) -> (SpoolStore, Arc<Lane>) {
 }
 
 #[test]
-fn a_removed_lanes_rows_move_in_steps_and_a_wait_sent_after_waits_for_the_last() {
+fn a_removed_lanes_rows_move_in_steps_and_a_wait_for_the_move_waits_for_the_last() {
     let dir = tempfile::tempdir().unwrap();
     let (store, lane) = store_with_a_removed_backlog(dir.path());
     let rows = THREE_STEPS;
     let commits = store.commits();
     let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
-    // An endpoint's change waits so: sent after the move, it is answered after its end.
-    store.committed().unwrap();
+    // A resume after a 410 waits so: sent after the move, it is answered after its end.
+    store.committed_after_move("crm").unwrap();
     assert_eq!(
         moved.try_recv().unwrap(),
         Ok(rows),
@@ -370,6 +373,51 @@ fn a_removed_lanes_rows_move_in_steps_and_a_wait_sent_after_waits_for_the_last()
     // Each ticket is the row's number.
     let tickets: Vec<&str> = letters.iter().map(|l| l.ticket.as_str()).collect();
     assert!(tickets.is_sorted(), "in the order of the rows");
+}
+
+/// A move under way holds up no other change: a wait for what was sent before it is
+/// answered between the move's steps, and one for the move's end only once it has ended.
+#[test]
+fn a_move_under_way_holds_up_only_the_waits_for_its_end() {
+    use std::sync::mpsc::TryRecvError;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_a_removed_backlog(dir.path());
+    // The move stops after its first step, until the test lets it go on.
+    let paused = &store.core.moves_paused;
+    paused.store(true, Ordering::SeqCst);
+    let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
+    let (done, after_move) = mpsc::sync_channel(1);
+    store.send(Op::Written {
+        done,
+        move_of: Some("crm".into()),
+    });
+    // Another endpoint's change, and a wait for it, sent after both.
+    store.set_paused("erp", true);
+    store.committed().unwrap();
+    // Sent after the first step's commit: taken once it is written.
+    store.committed().unwrap();
+    let step = crate::spool::moving::MOVE_STEP_ROWS;
+    assert_eq!(
+        store.counts("crm", 0).unwrap().1,
+        (THREE_STEPS - step) as u64,
+        "the first step went, and the move waits"
+    );
+    assert_eq!(moved.try_recv(), Err(TryRecvError::Empty));
+    assert!(
+        matches!(after_move.try_recv(), Err(TryRecvError::Empty)),
+        "the wait for the move is held"
+    );
+    paused.store(false, Ordering::SeqCst);
+    // Wakes the writer, which waits for an op.
+    store.committed().unwrap();
+    assert_eq!(after_move.recv().unwrap().ok(), Some(()));
+    assert_eq!(
+        moved.try_recv().unwrap(),
+        Ok(THREE_STEPS),
+        "told of the move's end before the wait for it"
+    );
+    assert_eq!(store.counts("crm", 0).unwrap().1, 0, "no row left");
+    store.shut();
 }
 
 #[path = "writer_room_tests.rs"]

@@ -379,9 +379,10 @@ pub(crate) trait Backlog: Send + Sync + fmt::Debug {
     fn registry_kept(&self) -> Result<(), Error> {
         Ok(())
     }
-    /// Waits until what was handed to the store before is written (a spool's release of a
-    /// lane's rows among it): nothing to wait for without one.
-    fn written(&self) -> Result<(), Error> {
+    /// Waits until what was handed to the store before is written, and the release of
+    /// `lane`'s rows under way (a spool's move of them, after a 410) has ended: nothing to
+    /// wait for without a store.
+    fn written(&self, _lane: &Lane) -> Result<(), Error> {
         Ok(())
     }
     /// Ready once accepting an event would not wait (a spool's writer far behind makes it

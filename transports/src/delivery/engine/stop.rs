@@ -176,7 +176,7 @@ impl Engine {
         // time would wait for it (hours, late in a schedule). What was read in before that
         // is hurried in memory below.
         self.backlog.hurry(lane);
-        if let Err(e) = self.backlog.written() {
+        if let Err(e) = self.backlog.written(lane) {
             log::warn!(target: deskhook::LOG_TARGET, "endpoint '{}': {e}", lane.name);
         }
         let mut st = lock(&lane.state);

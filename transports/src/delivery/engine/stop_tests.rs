@@ -82,7 +82,10 @@ fn an_endpoint_removed_as_it_is_updated_stays_removed_in_the_spool() {
     let moved = Endpoint::new("crm", "http://127.0.0.1:10/").expect("a URL");
     endpoints.upsert(moved).expect("the endpoint is updated");
     assert!(AFTER_UPDATE.take().is_none(), "the removal came");
-    engine.backlog().written().expect("the spool is written");
+    engine
+        .backlog()
+        .registry_kept()
+        .expect("the spool is written");
     let stats = crate::spool::inspect(dir.path()).expect("the spool reads");
     assert_eq!(
         (stats.registered, engine.registry().get("crm").is_none()),

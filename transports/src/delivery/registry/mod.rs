@@ -426,8 +426,8 @@ impl Endpoints {
     /// taking events: a backlog of a million rows takes a thousand steps or more, and this
     /// call that long, while an `emit` waiting for its commit waits for one step at most
     /// (on the project's machine, 8 ms typically and 61 ms at the longest; the `spool_remove`
-    /// benchmark). Changes of any endpoint made meanwhile apply at once and return once the
-    /// move is over (each waits for the spool to have it on disk).
+    /// benchmark). Changes of the other endpoints made meanwhile apply and return at once
+    /// (each once the spool has it on disk, between two steps).
     ///
     /// # Errors
     ///
@@ -516,9 +516,9 @@ impl Endpoints {
     /// its events waiting for a retry (or for a `Retry-After`) go at once, rather than at
     /// the time their schedule said.
     ///
-    /// With a spool, returns once the change is on disk: after the moves of removed (or
-    /// 410) endpoints' rows under way, the 410's own included (see
-    /// [`remove`](Endpoints::remove)).
+    /// With a spool, after a 410, returns once what the endpoint had queued is moved to the
+    /// dead letters (in steps, as for [`remove`](Endpoints::remove)): only then does it
+    /// take events again.
     ///
     /// # Errors
     ///
