@@ -759,6 +759,9 @@ fn the_read_only_connections_wait_for_a_passing_lock() {
 fn a_writer_that_panics_keeps_the_spool_locked_until_the_sink_goes() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), 1024);
+    // The store's own writer stays (its channel open) until the check below: ended, it
+    // would release the lock as any writer that ends without a panic does.
+    let open = lock(&store.core.ops).clone().unwrap();
     // The lanes would go on delivering what they read: no one else may take the spool.
     let panicked = std::thread::scope(|scope| {
         scope
@@ -776,6 +779,7 @@ fn a_writer_that_panics_keeps_the_spool_locked_until_the_sink_goes() {
     let err = Spool::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains("already"), "{err}");
     // Once the sink (here its store) is gone, it is free.
+    drop(open);
     store.shut();
     drop(store);
     assert!(Spool::open(dir.path()).is_ok());
