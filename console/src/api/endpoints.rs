@@ -10,7 +10,7 @@ use deskhook_transports::delivery::{
     BreakerState, EndpointInfo, EndpointQuery, EndpointSpec, RedactedSpec,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{Params, body_json, created, ms, parse_secret, parse_state, read, read_spec, rfc3339};
 use crate::guard::Base;
@@ -386,6 +386,16 @@ pub(super) async fn save(
     // give them back.
     let (keep_private, keep_cidrs) = (left_out("allow_private"), left_out("allow_cidrs"));
     if let Value::Object(map) = &mut value {
+        // Left out, the secrets and the headers stay (never shown, they could not be sent
+        // back); `null` takes them away, as in a PATCH.
+        for (key, empty) in [
+            ("secrets", Value::Array(Vec::new())),
+            ("headers", Value::Object(Map::new())),
+        ] {
+            if map.get(key).is_some_and(Value::is_null) {
+                map.insert(key.to_owned(), empty);
+            }
+        }
         match map.get("name") {
             None => {
                 map.insert("name".into(), Value::from(name.clone()));

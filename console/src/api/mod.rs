@@ -6,7 +6,7 @@
 //! | `GET /endpoints?search=&tenant=&state=&after=&limit=` | a page of endpoints, by name (cursor `after`) |
 //! | `POST /endpoints` | create one: the JSON of a `[[endpoint]]` table of `deskhook.toml` |
 //! | `GET /endpoints/{name}` | its settings (secrets by their last 4 characters), state, counters |
-//! | `PUT /endpoints/{name}` | replace its settings: send the GET's `settings` back with the change; a field left out takes its default, but absent `secrets` and `headers` keep the current ones (the headers only while the URL stays the same: with another, give them again, else 400), and so do the fields whose default would widen what it receives or reaches: absent `actions` (`"actions": null` subscribes it to every event type), `tenant` (`"tenant": null` takes it away), `allow_private` and `allow_cidrs`; and `ca_file` and `template_file` (with its `template_content_type`: see below); with `If-Match` (the `ETag` of a GET or of the last change's answer; a list of them, compared strongly as RFC 9110 says, or `*`), only if unchanged since (else 412, also for an endpoint that does not exist); the answer has the new `ETag`; 409 when another change came while this one was checked (send it again), or for an endpoint registered by the application's code (change it there) |
+//! | `PUT /endpoints/{name}` | replace its settings: send the GET's `settings` back with the change; a field left out takes its default, but absent `secrets` and `headers` keep the current ones (the headers only while the URL stays the same: with another, give them again, else 400; `null` takes them away), and so do the fields whose default would widen what it receives or reaches: absent `actions` (`"actions": null` subscribes it to every event type), `tenant` (`"tenant": null` takes it away), `allow_private` and `allow_cidrs`; and `ca_file` and `template_file` (with its `template_content_type`: see below); with `If-Match` (the `ETag` of a GET or of the last change's answer; a list of them, compared strongly as RFC 9110 says, or `*`), only if unchanged since (else 412, also for an endpoint that does not exist); the answer has the new `ETag`; 409 when another change came while this one was checked (send it again), or for an endpoint registered by the application's code (change it there) |
 //! | `PATCH /endpoints/{name}` | change only the settings the body names (`{"timeout": "5s"}`), as a JSON merge patch (RFC 7396) of the GET's `settings`, saved as a PUT of the result would be; `null` takes a setting away; `If-Match` as for PUT |
 //! | `DELETE /endpoints/{name}` | remove it; its queue goes to the dead letters; with `If-Match`, only if unchanged since (else 412, nothing done) |
 //! | `POST /endpoints/{name}/pause`, `/resume`, `/test` | pause, resume (`If-Match` as for DELETE), send a test event |
@@ -272,6 +272,18 @@ impl utoipa::Modify for Guarded {
                 let Some(operation) = operation else {
                     continue;
                 };
+                // Every error answer is a problem document (the operations' own say
+                // `application/json`, `#[utoipa::path]`'s default).
+                for (status, answer) in &mut operation.responses.responses {
+                    if let (Some(b'4' | b'5'), utoipa::openapi::RefOr::T(answer)) =
+                        (status.as_bytes().first(), answer)
+                        && let Some(content) = answer.content.shift_remove("application/json")
+                    {
+                        answer
+                            .content
+                            .insert("application/problem+json".to_owned(), content);
+                    }
+                }
                 let answers = every.iter().chain(changes.iter().filter(|_| changing));
                 for (status, description) in answers {
                     operation
@@ -306,7 +318,7 @@ impl utoipa::Modify for UpdateBody {
              path's (another name is refused: create the endpoint anew to rename it). They \
              replace the current ones: a field left out takes its default, but for `secrets`, \
              `headers`, `actions`, `tenant`, `allow_private` and `allow_cidrs`, which keep \
-             their current values (`null` takes `actions` or `tenant` away)."
+             their current values (`null` takes `secrets`, `headers`, `actions` or `tenant` away)."
                 .to_owned(),
         );
         components.schemas.insert(

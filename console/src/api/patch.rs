@@ -124,14 +124,7 @@ fn merge(settings: &mut Map<String, Value>, patch: Map<String, Value>) {
     let names_env = patch.get("secret_env").is_some_and(|env| !env.is_null());
     for (key, value) in patch {
         if !value.is_null() {
-            match (settings.get_mut(&key), value) {
-                (Some(Value::Object(current)), Value::Object(nested)) => {
-                    merge_nested(current, nested)
-                }
-                (_, value) => {
-                    settings.insert(key, value);
-                }
-            }
+            merge_into(settings, key, value);
             continue;
         }
         let taken_away = match key.as_str() {
@@ -158,14 +151,33 @@ fn merge(settings: &mut Map<String, Value>, patch: Map<String, Value>) {
 /// RFC 7396 inside a setting (`headers`, `template_vars`): `null` removes a member.
 fn merge_nested(current: &mut Map<String, Value>, patch: Map<String, Value>) {
     for (key, value) in patch {
-        match (current.get_mut(&key), value) {
-            (_, Value::Null) => {
-                current.remove(&key);
-            }
-            (Some(Value::Object(inner)), Value::Object(nested)) => merge_nested(inner, nested),
-            (_, value) => {
-                current.insert(key, value);
-            }
+        if value.is_null() {
+            current.remove(&key);
+        } else {
+            merge_into(current, key, value);
+        }
+    }
+}
+
+/// Sets `map[key]` to RFC 7396's merge of `value` (not `null`) onto it, in its place: an
+/// object is merged onto the member's object, or onto an empty one (its `null`s then take
+/// nothing, rather than being set).
+fn merge_into(map: &mut Map<String, Value>, key: String, value: Value) {
+    let Value::Object(nested) = value else {
+        map.insert(key, value);
+        return;
+    };
+    match map.get_mut(&key) {
+        Some(Value::Object(current)) => merge_nested(current, nested),
+        Some(other) => {
+            let mut merged = Map::new();
+            merge_nested(&mut merged, nested);
+            *other = Value::Object(merged);
+        }
+        None => {
+            let mut merged = Map::new();
+            merge_nested(&mut merged, nested);
+            map.insert(key, Value::Object(merged));
         }
     }
 }
@@ -212,6 +224,30 @@ mod tests {
                 "name": "crm", "url": "https://crm.example.com/…", "tenant": null,
                 "actions": null, "allow_private": false, "secrets": [], "headers": {},
             })
+        );
+    }
+
+    /// RFC 7396: an object is merged onto the setting's object, or onto an empty one when
+    /// the setting has none, so that its `null`s take nothing rather than being set.
+    #[test]
+    fn an_object_merged_where_there_is_none_keeps_none_of_its_nulls() {
+        assert_eq!(
+            merged(
+                json!({"name": "crm", "template_vars": "not an object"}),
+                json!({"headers": {"X-A": "1", "X-B": null},
+                       "template_vars": {"chat": {"id": "1", "thread": null}}})
+            ),
+            json!({"name": "crm", "template_vars": {"chat": {"id": "1"}},
+                   "headers": {"X-A": "1"}})
+        );
+        // In place: the other headers keep their order.
+        assert_eq!(
+            merged(
+                json!({"headers": {"X-A": "…", "X-B": {"deep": 1}, "X-C": "…"}}),
+                json!({"headers": {"X-B": {"deep": null, "other": 2}}})
+            )
+            .to_string(),
+            r#"{"headers":{"X-A":"…","X-B":{"other":2},"X-C":"…"}}"#
         );
     }
 

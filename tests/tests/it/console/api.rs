@@ -438,6 +438,24 @@ async fn the_api_creates_changes_and_removes_endpoints_and_names_bad_fields() {
     assert!(!has(&change, "503"), "{change:?}");
     let test = answers("/endpoints/{name}/test", "post");
     assert!(has(&test, "503") && has(&test, "415"), "{test:?}");
+    // Every error answer is a problem document, as the API sends it.
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            for (code, answer) in operation["responses"].as_object().unwrap() {
+                let Some(content) = answer["content"].as_object() else {
+                    continue;
+                };
+                let types: Vec<&String> = content.keys().collect();
+                if code.starts_with('4') || code.starts_with('5') {
+                    assert_eq!(
+                        types,
+                        ["application/problem+json"],
+                        "{method} {path}: {code}"
+                    );
+                }
+            }
+        }
+    }
     // Every operation declares the parameters its path has (client generators refuse a
     // document without them).
     for (path, operations) in doc["paths"].as_object().unwrap() {

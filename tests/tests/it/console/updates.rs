@@ -293,6 +293,31 @@ async fn the_etag_changes_with_settings_the_api_does_not_show() {
     assert_ne!(second, etag().await, "the URL's path changed");
 }
 
+/// A PUT keeps the secrets and the headers it leaves out (never shown, they could not be
+/// sent back), and takes them away with `null`, as a PATCH does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_keeps_the_secrets_and_headers_it_leaves_out_and_null_takes_them_away() {
+    let receiver = Receiver::ok();
+    let c = console(router);
+    let app = &c.app;
+    create_crm(app, &receiver).await;
+    let put = |body: Value| api(app, Method::PUT, "/api/v1/endpoints/crm", Some(body));
+    let now = || c.sink.endpoints().get("crm").unwrap();
+    let mut body = endpoint_json("crm", &receiver);
+    body.as_object_mut().unwrap().remove("secrets");
+    body.as_object_mut().unwrap().remove("headers");
+    let kept = put(body.clone()).await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    assert_eq!(now().secret_hints, ["LaSw"]);
+    assert_eq!(now().headers, ["Authorization"]);
+    body["secrets"] = Value::Null;
+    body["headers"] = Value::Null;
+    let taken = put(body).await;
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.body);
+    assert!(now().secret_hints.is_empty(), "{:?}", now().secret_hints);
+    assert!(now().headers.is_empty(), "{:?}", now().headers);
+}
+
 /// A PATCH changes the settings it names and keeps the others (a merge patch of a GET's
 /// settings): the secrets, the headers' values and the whole URL stay without being sent;
 /// `null` takes a setting away; a header's value does not follow the URL to another

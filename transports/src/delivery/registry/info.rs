@@ -191,3 +191,70 @@ pub(super) fn secret_specs(
         })
         .collect()
 }
+
+/// Gives `spec` (an update) the secrets of the endpoint it changes where it gives none: the
+/// literal ones as they were given (`stored`, the settings it was made from, else
+/// `secrets`, those it signs with), and the variable's name unless `spec` names one
+/// (settings read back give the name, never the secrets).
+pub(super) fn keep_secrets(
+    spec: &mut super::super::EndpointSpec,
+    stored: Option<&super::super::EndpointSpec>,
+    secrets: &[(deskhook::Secret, Option<SystemTime>)],
+) {
+    if spec.secrets.is_some() {
+        return;
+    }
+    match stored {
+        Some(stored) => {
+            spec.secrets.clone_from(&stored.secrets);
+            if spec.secret_env.is_none() {
+                spec.secret_env.clone_from(&stored.secret_env);
+            }
+        }
+        None => spec.secrets = Some(secret_specs(secrets)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::{EndpointSpec, SecretSpec};
+
+    #[test]
+    fn an_update_keeps_the_secrets_it_leaves_out() {
+        let secret = deskhook::Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let literal = Some(vec![SecretSpec {
+            secret: secret.clone(),
+            expires: None,
+        }]);
+        let env = || Some("CRM_SECRET".to_owned());
+        let mut stored = EndpointSpec::new("crm", "https://crm.example.com/hooks");
+        stored.secrets.clone_from(&literal);
+        stored.secret_env = env();
+        let kept = |update: EndpointSpec| {
+            let mut update = update;
+            keep_secrets(&mut update, Some(&stored), &[]);
+            (update.secrets, update.secret_env)
+        };
+        let mut update = EndpointSpec::new("crm", "https://crm.example.com/hooks");
+        // Neither given: both kept.
+        assert_eq!(kept(update.clone()), (literal.clone(), env()));
+        // The variable given back as read (the secrets are never shown): the secrets kept.
+        update.secret_env = env();
+        assert_eq!(kept(update.clone()), (literal.clone(), env()));
+        // Another variable: it replaces the old one; the secrets stay.
+        update.secret_env = Some("OTHER".to_owned());
+        assert_eq!(
+            kept(update.clone()),
+            (literal.clone(), Some("OTHER".to_owned()))
+        );
+        // An empty list takes the secrets away.
+        update.secrets = Some(Vec::new());
+        update.secret_env = None;
+        assert_eq!(kept(update.clone()), (Some(Vec::new()), None));
+        // An endpoint made in code: the secrets it signs with.
+        let mut coded = EndpointSpec::new("crm", "https://crm.example.com/hooks");
+        keep_secrets(&mut coded, None, &[(secret, None)]);
+        assert_eq!(coded.secrets, literal);
+    }
+}

@@ -25,7 +25,7 @@ mod page;
 
 pub(crate) use index::{Lanes, Registry};
 pub use info::{EndpointInfo, Removed, ReplaceReport, Upserted};
-use info::{own_url, secret_specs};
+use info::{keep_secrets, own_url};
 pub(crate) use install::Install;
 pub use page::{EndpointPage, EndpointQuery};
 
@@ -183,8 +183,9 @@ impl Endpoints {
     }
 
     /// Changes the endpoint `spec.name` to `spec`, as the admin API's update does: where
-    /// `spec` gives no secrets (`secrets`, `secret_env`) or no `headers`, the endpoint keeps
-    /// the ones it has, and where it gives the URL as pages and API responses show it (cut
+    /// `spec` gives no `secrets`, the endpoint keeps its own (and its `secret_env`, unless
+    /// `spec` names one; `Some(vec![])` takes the secrets away), where it gives no
+    /// `headers`, its headers, and where it gives the URL as pages and API responses show it (cut
     /// to its origin, see [`EndpointSpec::redacted`](super::EndpointSpec::redacted)) or a
     /// header's value as `…`, the endpoint keeps its own, since those never show them.
     /// Header values (and template variables shown as `…`) are kept only while the URL
@@ -252,16 +253,7 @@ impl Endpoints {
         if spec.url == shown && shown != own_url {
             spec.url.clone_from(&own_url);
         }
-        if spec.secrets.is_none() && spec.secret_env.is_none() {
-            // As it was given: literal secrets and the variable's name, both if both.
-            match current.spec.as_deref() {
-                Some(stored) => {
-                    spec.secrets.clone_from(&stored.secrets);
-                    spec.secret_env.clone_from(&stored.secret_env);
-                }
-                None => spec.secrets = Some(secret_specs(&current.secrets)),
-            }
-        }
+        keep_secrets(&mut spec, current.spec.as_deref(), &current.secrets);
         // Header values and hidden template variables are often credentials, and never
         // shown: kept for the same URL only, so that a change of URL does not carry them,
         // unseen, to another receiver.
