@@ -300,7 +300,8 @@ fn format_of(body: &[u8], forced: Option<Format>) -> Result<Format, Error> {
 /// # Errors
 ///
 /// - [`Error::NoAuthentication`] when `options` have neither signing secrets (or an empty
-///   list of them) nor a Usedesk secret and are not [`ReceiveOptions::unauthenticated`].
+///   list of them) nor a Usedesk secret (or have only a Usedesk secret and another format
+///   forced) and are not [`ReceiveOptions::unauthenticated`].
 /// - The errors of [`verify`](crate::signature::verify) when signing secrets are set and the signature
 ///   does not check out.
 /// - [`Error::UnexpectedFormat`] when a Usedesk secret is set, no signing secrets are, and the
@@ -395,7 +396,12 @@ pub fn receive_verified(
     // An empty list of keys authenticates nothing either: said before the headers are read,
     // so that a request without them does not take the receiver's fault for its own.
     let no_keys = options.secrets.as_ref().is_none_or(Vec::is_empty);
-    if no_keys && options.usedesk_secret.is_none() && !options.unauthenticated {
+    // Nor does Usedesk's token authenticate a format forced to another (only Usedesk's
+    // bodies carry it).
+    let token_only = options
+        .format
+        .is_none_or(|format| format == Format::Usedesk);
+    if no_keys && !(options.usedesk_secret.is_some() && token_only) && !options.unauthenticated {
         return Err(Error::NoAuthentication);
     }
     // Usedesk does not sign: with its token set, a body without the Standard Webhooks
@@ -622,14 +628,25 @@ mod tests {
         let options = ReceiveOptions::new().secrets([]).now_unix(1_700_000_000);
         let err = receive(&signed_headers[..], body, &options).unwrap_err();
         assert!(matches!(err, Error::NoAuthentication), "{err}");
-        // Beside a Usedesk token, a signed request is checked against no key.
+        // Beside a Usedesk token, a signed request is checked against no key: the
+        // receiver's to mend, even when it came late (its timestamp is not what failed).
         let options = options.usedesk_secret("x");
-        let err = receive(&signed_headers[..], body, &options).unwrap_err();
-        assert!(
-            matches!(err, Error::NoMatchingSignature { secrets: 0, .. }),
-            "{err}"
-        );
-        assert!(err.is_receiver_setup_error() && !err.is_signature_error());
+        for options in [options.clone(), options.now_unix(1_700_009_999)] {
+            let err = receive(&signed_headers[..], body, &options).unwrap_err();
+            assert!(
+                matches!(err, Error::NoMatchingSignature { secrets: 0, .. }),
+                "{err}"
+            );
+            assert!(err.is_receiver_setup_error() && !err.is_signature_error());
+        }
+        // The token authenticates only Usedesk's bodies: with another format forced and no
+        // key, every request is refused as the receiver's to mend, not the sender's.
+        let forced = ReceiveOptions::new()
+            .usedesk_secret("x")
+            .format(Format::Zenlix);
+        let err = receive(&headers[..], body, &forced).unwrap_err();
+        assert!(matches!(err, Error::NoAuthentication), "{err}");
+        assert!(err.is_receiver_setup_error());
         // No keys given at all: nothing is checked.
         assert!(receive(&headers[..], body, &ReceiveOptions::unauthenticated()).is_ok());
     }

@@ -342,7 +342,7 @@ fn random(bytes: &mut [u8]) -> Result<(), Error> {
 /// The error for a key written with none of the three prefixes.
 fn unknown_prefix(s: &str) -> Error {
     // Perhaps the key itself, its prefix left out: wiped once measured.
-    let looks_like_base64 = STANDARD
+    let looks_like_base64 = PADDING_OPTIONAL
         .decode(s)
         .map(Zeroizing::new)
         .is_ok_and(|key| (MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&key.len()));

@@ -78,6 +78,12 @@ fn every_parse_error_says_what_is_wrong_and_how_to_fix_it() {
             "secret must start with 'whsec_' (it looks like the base64 part alone: write \
              'whsec_' before it)",
         ),
+        // Without its padding, as `parse` takes it after the prefix.
+        (
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8".to_owned(),
+            "secret must start with 'whsec_' (it looks like the base64 part alone: write \
+             'whsec_' before it)",
+        ),
         (
             "whsec_MfKQ9r8GKYqrTwjU-D8ILPZIo2LaLaSw".to_owned(),
             "secret 'whsec_…' is not valid base64: the character at offset 22 is URL-safe \
