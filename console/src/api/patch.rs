@@ -85,25 +85,32 @@ fn made_on(asked: Option<IfMatch>, version: String) -> Version {
 /// Refuses a `null` for a setting that names something of the server's own (`ca_file`,
 /// `template_file`, `secret_env`: see the API's docs) which `settings` has: a save would
 /// keep it (no request may set it again), and the change be answered 200 with nothing done.
+/// But for one the patch replaces: `template_file` by a `template`, `secret_env` by
+/// `secrets`.
 fn refuse_taking_server_settings(
     settings: &Map<String, Value>,
     patch: &Map<String, Value>,
 ) -> Result<(), Problem> {
-    for (field, instead) in [
+    let given = |field: &str| patch.get(field).is_some_and(|v| !v.is_null());
+    for (field, instead, replaced_by) in [
         (
             "ca_file",
             "change it in deskhook.toml or in the application's code",
+            None,
         ),
         (
             "template_file",
             "send a template of your own as `template` instead, or change it in deskhook.toml",
+            Some("template"),
         ),
         (
             "secret_env",
-            "send \"secrets\": null to stop signing, or change it in deskhook.toml",
+            "send the secrets to sign with instead in `secrets`, \"secrets\": null to stop \
+             signing, or change it in deskhook.toml",
+            Some("secrets"),
         ),
     ] {
-        let taken = patch.get(field).is_some_and(Value::is_null);
+        let taken = patch.get(field).is_some_and(Value::is_null) && !replaced_by.is_some_and(given);
         if taken && settings.get(field).is_some_and(|v| !v.is_null()) {
             return Err(Problem::field(
                 field,
@@ -122,6 +129,10 @@ fn refuse_taking_server_settings(
 fn merge(settings: &mut Map<String, Value>, patch: Map<String, Value>) {
     // No secret means none from the environment either, unless the patch names a variable.
     let names_env = patch.get("secret_env").is_some_and(|env| !env.is_null());
+    // A template of its own replaces the file's (a PUT with one drops the file too).
+    if patch.get("template").is_some_and(|t| !t.is_null()) {
+        settings.remove("template_file");
+    }
     for (key, value) in patch {
         if !value.is_null() {
             merge_into(settings, key, value);
@@ -283,6 +294,39 @@ mod tests {
         // Absent, there is nothing to take: as RFC 7396 has it, a no-op.
         assert!(
             refuse_taking_server_settings(&settings, &patch(json!({"secret_env": null}))).is_ok()
+        );
+    }
+
+    /// A setting of the server's own is replaced by what the patch gives instead: the
+    /// template file by a template, the variable by secrets.
+    #[test]
+    fn a_setting_of_the_servers_own_gives_way_to_what_replaces_it() {
+        let settings = json!({"name": "crm", "template_file": "/etc/crm.j2",
+                              "template_content_type": "text/plain",
+                              "secret_env": "CRM_SECRET"});
+        let Value::Object(map) = &settings else {
+            panic!("an object");
+        };
+        let replacing = json!({"template": "slack", "template_file": null,
+                               "secrets": ["whsec_x"], "secret_env": null});
+        let Value::Object(replacing) = replacing else {
+            panic!("an object");
+        };
+        assert!(refuse_taking_server_settings(map, &replacing).is_ok());
+        let alone = |field: &str| {
+            let mut patch = Map::new();
+            patch.insert(field.to_owned(), Value::Null);
+            refuse_taking_server_settings(map, &patch)
+                .expect_err("refused")
+                .field
+        };
+        assert_eq!(alone("secret_env").as_deref(), Some("secret_env"));
+        assert_eq!(alone("template_file").as_deref(), Some("template_file"));
+        // A template alone is enough: the file goes, its content type stays.
+        assert_eq!(
+            merged(settings, json!({"template": "slack"})),
+            json!({"name": "crm", "template_content_type": "text/plain",
+                   "secret_env": "CRM_SECRET", "template": "slack"})
         );
     }
 
