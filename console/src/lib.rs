@@ -112,6 +112,12 @@
 //!   **Upgrading:** a console reached by a name is given it with `allowed_hosts`, or, when
 //!   something in front checks `Host`, built with [`Console::any_host`].
 //! - A replay or a delete names 1,000 keys at most (a replay of more goes by a filter).
+//! - A PUT's `"secrets": null` and `"headers": null` take them away (they were kept); a
+//!   PATCH's object merged where the setting has none keeps none of its `null`s (RFC
+//!   7396); a PATCH with a `template` replaces a `template_file`, and one with `secrets`
+//!   may take `secret_env` away with `null`; the `ETag` of a change's answer is that
+//!   change's (it was read again, and could be of a change made right after); the OpenAPI
+//!   document types every error answer `application/problem+json`.
 //! - A replay from the page some of whose letters could not be replayed, or are still
 //!   listed though replayed, leads to a page of its result (kept 15 minutes, at
 //!   `/dead-letters/replays/{id}`) that names them, with why, and forms that delete those

@@ -85,6 +85,14 @@
 //!   61 ms at the longest, the `spool_remove` benchmark). The other endpoints' changes
 //!   made meanwhile return at once; a step that fails together with an outcome being
 //!   written again waits for it, rather than ending the move.
+//! - `Endpoints::update_spec`, `update_spec_if_unchanged` and `rotate_secret` return the
+//!   endpoint as they made it (`EndpointInfo`), so that a version taken from it is theirs
+//!   and not that of a change made right after. An update that leaves out `secrets` keeps
+//!   the literal secrets also when it names `secret_env` (settings read back name the
+//!   variable and never show the secrets: they were dropped). `EndpointInfo::
+//!   settings_digest` covers an endpoint registered in code too (its URL, timeouts,
+//!   limits and headers), so that its version changes with them. **Upgrading:** a caller
+//!   that matched `Ok(())` matches `Ok(_)`.
 //! - An endpoint's headers may not hold `Expect`, `Upgrade`, `TE`, `Trailer`, `Keep-Alive`
 //!   or `Proxy-Connection`: they change how the request is carried (the transports do not
 //!   wait for a `100 Continue`), and HTTP/2 leaves them out. **Upgrading:** an endpoint

@@ -476,7 +476,7 @@ pub(super) async fn save(
         let gone = |e: &deskhook_transports::Error| {
             if_match && matches!(e, deskhook_transports::Error::UnknownEndpoint { .. })
         };
-        match sink.endpoints().update_spec_if_unchanged(&spec, &read) {
+        let saved = match sink.endpoints().update_spec_if_unchanged(&spec, &read) {
             Err(e)
                 if matches!(
                     e.error(),
@@ -492,8 +492,10 @@ pub(super) async fn save(
             }
             Err(e) if gone(e.error()) => return Err(missing_for_if_match(&spec.name)),
             changed => changed?,
-        }
-        Ok(with_etag(sink.endpoints().get(&spec.name)?))
+        };
+        // This change's version, not that of one saved since (an If-Match made on it would
+        // pass, and undo that change unseen).
+        Ok(with_etag(saved))
     })
     .await
 }
@@ -658,9 +660,11 @@ pub(super) async fn rotate_secret(
     let sink = state.sink.clone();
     blocking(move || {
         check_if_match(&sink, &name, asked.as_ref())?;
-        sink.endpoints().rotate_secret(&name, secret, overlap)?;
-        // Its new version too: the secrets' hints changed.
-        Ok(with_etag(sink.endpoints().get(&name)?))
+        // Its new version too (the secrets' hints changed): this rotation's, whatever
+        // came since.
+        Ok(with_etag(
+            sink.endpoints().rotate_secret(&name, secret, overlap)?,
+        ))
     })
     .await
 }

@@ -535,7 +535,7 @@ pub(crate) async fn update(
         (Err(problem), _) | (_, Err(problem)) => Err(problem),
     };
     match saved {
-        Ok(()) => Redirect::to(&base.at(&format!("{}?done=updated", endpoint_path(&name))))
+        Ok(_) => Redirect::to(&base.at(&format!("{}?done=updated", endpoint_path(&name))))
             .into_response(),
         Err(problem) => {
             let mut values = FormValues::from_form(&form);
@@ -629,7 +629,7 @@ pub(crate) async fn act(
                 let secret = crate::api::parse_secret(secret.as_deref())?;
                 endpoints
                     .rotate_secret(&target, secret, overlap)
-                    .map(|()| "rotated")?
+                    .map(|_| "rotated")?
             }
             other => {
                 return Err(Problem::new(

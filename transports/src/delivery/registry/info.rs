@@ -126,9 +126,11 @@ impl EndpointInfo {
     /// out included (secrets, header values, the URL's path and query), to tell whether they
     /// changed since another snapshot: an `ETag`, a form's hidden version. Keyed with a key
     /// drawn at random once per process, so that it tells nothing of the values (and differs
-    /// from one process to the next). `None` for an endpoint registered in code (not made
-    /// from an [`EndpointSpec`](crate::delivery::EndpointSpec)), or changed or removed since this was
-    /// read and not in use any more. Costs one serialization of the settings.
+    /// from one process to the next). For an endpoint registered in code (not made from an
+    /// [`EndpointSpec`](crate::delivery::EndpointSpec)), of its settings the spec format
+    /// says (its whole URL, tenant, event types, retry schedule, timeouts, limits, headers).
+    /// `None` once changed or removed since this was read and not in use any more. Costs
+    /// one serialization of the settings.
     pub fn settings_digest(&self) -> Option<u64> {
         use std::hash::{BuildHasher as _, Hasher};
         /// Feeds what is written to the hasher: no buffer holds the secrets.
@@ -145,12 +147,39 @@ impl EndpointInfo {
         static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
         let route = self.read.0.upgrade()?;
         let mut feed = Feed(KEY.get_or_init(std::hash::RandomState::new).build_hasher());
-        serde_json::to_writer(&mut feed, route.endpoint.spec.as_deref()?).ok()?;
+        let e = &route.endpoint;
+        match e.spec.as_deref() {
+            Some(spec) => serde_json::to_writer(&mut feed, spec).ok()?,
+            None => {
+                use std::io::Write as _;
+                writeln!(
+                    feed,
+                    "{}\n{:?}\n{:?}\n{}\n{:?}\n{:?}\n{}\n{:?}",
+                    e.url,
+                    e.tenant,
+                    e.actions,
+                    e.retry,
+                    e.timeout,
+                    e.connect_timeout,
+                    route.max_in_flight,
+                    e.rate_limit
+                )
+                .ok()?;
+                for (name, value) in &e.headers {
+                    writeln!(feed, "{name}: {value}").ok()?;
+                }
+            }
+        }
         Some(feed.0.finish())
     }
 
     pub(super) fn of(lane: &Lane) -> EndpointInfo {
-        let route = lane.route();
+        EndpointInfo::of_route(lane, lane.route())
+    }
+
+    /// `lane` with the settings of `route` (those a change just installed, which a change
+    /// made since may have replaced already).
+    pub(super) fn of_route(lane: &Lane, route: Arc<super::super::Route>) -> EndpointInfo {
         let stats = lane.stats(None);
         let last_attempt = lock(&lane.state).last_attempt;
         let e = &route.endpoint;

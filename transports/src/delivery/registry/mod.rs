@@ -185,13 +185,14 @@ impl Endpoints {
     /// Changes the endpoint `spec.name` to `spec`, as the admin API's update does: where
     /// `spec` gives no `secrets`, the endpoint keeps its own (and its `secret_env`, unless
     /// `spec` names one; `Some(vec![])` takes the secrets away), where it gives no
-    /// `headers`, its headers, and where it gives the URL as pages and API responses show it (cut
-    /// to its origin, see [`EndpointSpec::redacted`](super::EndpointSpec::redacted)) or a
-    /// header's value as `…`, the endpoint keeps its own, since those never show them.
+    /// `headers`, its headers, and where it gives the URL as pages and API responses show
+    /// it (cut to its origin, see [`EndpointSpec::redacted`](super::EndpointSpec::redacted))
+    /// or a header's value as `…`, the endpoint keeps its own, since those never show them.
     /// Header values (and template variables shown as `…`) are kept only while the URL
     /// stays the same: they are often credentials, and no one sees them go to the new
     /// receiver, which on a shared host (`hooks.slack.com`) may be another path of the same
-    /// origin.
+    /// origin. Returns the endpoint with the settings it made: a change made since (another
+    /// operator's) is not in it, so that a version read from it (an `ETag`) is this one's.
     ///
     /// # Errors
     ///
@@ -201,7 +202,10 @@ impl Endpoints {
     /// [`Error::EndpointChanged`] when it was changed or removed while this change was
     /// made (what it kept of the settings would undo that change: read them again); nothing
     /// changes then.
-    pub fn update_spec(&self, spec: &super::EndpointSpec) -> Result<(), super::SpecError> {
+    pub fn update_spec(
+        &self,
+        spec: &super::EndpointSpec,
+    ) -> Result<EndpointInfo, super::SpecError> {
         self.update_from(spec, None)
     }
 
@@ -218,7 +222,7 @@ impl Endpoints {
         &self,
         spec: &super::EndpointSpec,
         read: &EndpointInfo,
-    ) -> Result<(), super::SpecError> {
+    ) -> Result<EndpointInfo, super::SpecError> {
         if read.name != spec.name {
             return Err(super::SpecError::whole(Error::EndpointChanged {
                 name: spec.name.clone(),
@@ -239,7 +243,7 @@ impl Endpoints {
         &self,
         spec: &super::EndpointSpec,
         read: Option<Arc<super::Route>>,
-    ) -> Result<(), super::SpecError> {
+    ) -> Result<EndpointInfo, super::SpecError> {
         let lane = self
             .engine
             .registry()
@@ -370,10 +374,17 @@ impl Endpoints {
         // The endpoint as read above, only: one removed meanwhile (another operator) stays
         // removed, one made again under its name does not get its secrets and URL, and a
         // change made meanwhile (a secret rotated) is not undone.
-        match self.engine.update(&lane, Arc::new(route), Some(&read)) {
-            Ok(_) => {
+        let route = Arc::new(route);
+        match self.engine.update(&lane, route.clone(), Some(&read)) {
+            Ok(upserted) => {
                 self.kept();
-                Ok(())
+                // With the same settings, the endpoint keeps those read (the new ones are
+                // not installed).
+                let installed = match upserted {
+                    Upserted::Unchanged => read,
+                    _ => route,
+                };
+                Ok(EndpointInfo::of_route(&lane, installed))
             }
             Err(_) => Err(super::SpecError::whole(Error::EndpointChanged {
                 name: spec.name.clone(),

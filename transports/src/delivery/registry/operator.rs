@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::Endpoints;
-use super::info::secret_specs;
+use super::info::{EndpointInfo, secret_specs};
 use crate::delivery::Endpoint;
 use crate::error::Error;
 
@@ -68,6 +68,7 @@ impl Endpoints {
     /// [`hub_signature`](crate::delivery::Endpoint::hub_signature)) holds one signature: it
     /// is made with the old secret until the overlap ends, then with the new one, so a
     /// receiver checking it accepts both during the overlap, or switches when it ends.
+    /// Returns the endpoint with the settings it made (a change made since is not in it).
     ///
     /// # Errors
     ///
@@ -82,7 +83,7 @@ impl Endpoints {
         name: &str,
         secret: deskhook::Secret,
         overlap: Duration,
-    ) -> Result<(), Error> {
+    ) -> Result<EndpointInfo, Error> {
         // Read, change, and write only if nobody changed the endpoint meanwhile (another
         // rotation's secret would be lost): else read again. One removed meanwhile stays
         // removed, and one made again under its name is not given this secret.
@@ -104,14 +105,19 @@ impl Endpoints {
             let endpoint = rotated(&read.endpoint, secret.clone(), overlap)?;
             let route = Arc::new(self.engine.route_for(endpoint)?);
             self.engine.route_all();
-            if self.engine.update(&lane, route, Some(&read)).is_ok() {
+            if let Ok(upserted) = self.engine.update(&lane, route.clone(), Some(&read)) {
                 self.kept();
+                // The secret it signs with already: the endpoint keeps the settings read.
+                let installed = match upserted {
+                    super::Upserted::Unchanged => read,
+                    _ => route,
+                };
                 log::info!(
                     target: deskhook::LOG_TARGET,
                     "endpoint '{name}': new signing secret; the old one(s) sign too for {}",
                     deskhook::policy::format_duration(overlap)
                 );
-                return Ok(());
+                return Ok(EndpointInfo::of_route(&lane, installed));
             }
         }
         Err(Error::EndpointChanged {
