@@ -61,11 +61,12 @@ pub(super) fn head_of(
     let mut closes = !keep;
     for header in headers {
         let name = header.name;
-        let value = || std::str::from_utf8(header.value).unwrap_or_default();
+        // Read once per header: a list of 60,000 items is looked at once, not each time.
+        let value = std::str::from_utf8(header.value).unwrap_or_default();
         if name.eq_ignore_ascii_case("content-length") {
             // Digits only (`u64::from_str` would take a sign); a list of the same number
-            // is that number (RFC 9110, 8.6).
-            for item in value().split(',') {
+            // is that number (RFC 9110, 8.6). The first wrong item says it all.
+            for item in value.split(',') {
                 let digits = item.trim();
                 let parsed = digits
                     .bytes()
@@ -77,12 +78,14 @@ pub(super) fn head_of(
                         bad_length = Some(format!(
                             "the receiver's answer has a Content-Length that is not a number \
                              ('{}')",
-                            deskhook::shown_in_log(value())
+                            deskhook::shown_in_log(value)
                         ));
+                        break;
                     }
                     Some(parsed) if length.is_some_and(|l| l != parsed) => {
                         bad_length =
                             Some("the receiver's answer has two different Content-Lengths".into());
+                        break;
                     }
                     Some(parsed) => length = Some(parsed),
                 }
@@ -90,12 +93,12 @@ pub(super) fn head_of(
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             encoded = true;
             // Chunked is the last coding when it is there at all.
-            chunked = value()
+            chunked = value
                 .rsplit(',')
                 .next()
                 .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
         } else if name.eq_ignore_ascii_case("connection") {
-            if value()
+            if value
                 .split(',')
                 .any(|token| token.trim().eq_ignore_ascii_case("close"))
             {
@@ -104,13 +107,14 @@ pub(super) fn head_of(
             }
         } else if name.eq_ignore_ascii_case("retry-after") && retry_after.is_none() {
             // The first that reads, as over HTTP/2: a proxy's later one does not undo it.
-            retry_after = parse_retry_after(value());
+            retry_after = parse_retry_after(value);
         }
     }
     let framing = if status == 204 || status == 304 {
-        // Whatever its headers say (RFC 9112, 6.3); one with a wrong length may send a body
-        // all the same: its connection is not kept.
-        if bad_length.is_some() {
+        // Whatever its headers say (RFC 9112, 6.3); one whose headers announce a body (a
+        // length other than 0, an encoding, a wrong length) may send it all the same, to be
+        // read as the next answer: its connection is not kept.
+        if bad_length.is_some() || encoded || length.is_some_and(|l| l > 0) {
             keep = false;
         }
         Framing::Empty

@@ -257,7 +257,8 @@ impl Failed {
 
 #[cfg(test)]
 thread_local! {
-    /// Heads parsed on this thread, for tests of how often a head is looked at.
+    /// Heads and chunk size lines parsed on this thread, for tests of how often one is
+    /// looked at.
     static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
@@ -680,6 +681,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
         let mut left = RESPONSE_READ_LIMIT;
         // What the size lines and the trailers may still take.
         let mut framing = MAX_CHUNK_FRAMING;
+        // How much of the size line is known to hold no line break: a line that comes a byte
+        // at a time is looked at once per byte, and parsed once whole, not from its start at
+        // each byte.
+        let mut scanned = 0;
         loop {
             let line = &self.buf[self.start..self.end];
             // A size line with no digit (`\r\n`, `;x\r\n`), which httparse reads as 0, the
@@ -687,17 +692,28 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
             if line.first().is_some_and(|b| !b.is_ascii_hexdigit()) {
                 return false;
             }
+            let Some(lf) = memchr::memchr(b'\n', &line[scanned..]).map(|at| scanned + at) else {
+                scanned = line.len();
+                if scanned > framing || !self.fill_more().await {
+                    return false;
+                }
+                continue;
+            };
+            scanned = 0;
+            // Ended by CRLF only: a bare LF (httparse takes one inside an extension) would
+            // frame the body otherwise than a stricter reader of the same bytes.
+            if lf == 0 || line[lf - 1] != b'\r' {
+                return false;
+            }
+            #[cfg(test)]
+            PARSES.set(PARSES.get() + 1);
             let size = match httparse::parse_chunk_size(line) {
-                Ok(httparse::Status::Complete((used, size))) if used <= framing => {
+                Ok(httparse::Status::Complete((used, size)))
+                    if used == lf + 1 && used <= framing =>
+                {
                     framing -= used;
                     self.start += used;
                     size
-                }
-                Ok(httparse::Status::Partial) if self.end - self.start <= framing => {
-                    if !self.fill_more().await {
-                        return false;
-                    }
-                    continue;
                 }
                 _ => return false,
             };
@@ -730,8 +746,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
     /// Reads the trailer lines of a chunked body, up to the empty line that ends it, at most
     /// `room` bytes of them.
     async fn skip_trailers(&mut self, mut room: usize) -> bool {
+        // As in `read_chunked`: what of the line was looked at already (but its last byte,
+        // a `\r` whose `\n` may come next).
+        let mut scanned = 0;
         loop {
-            match memchr::memmem::find(&self.buf[self.start..self.end], b"\r\n") {
+            let line = &self.buf[self.start..self.end];
+            match memchr::memmem::find(&line[scanned..], b"\r\n").map(|at| scanned + at) {
                 Some(0) => {
                     self.start += 2;
                     return true;
@@ -739,8 +759,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
                 Some(at) if at + 2 <= room => {
                     room -= at + 2;
                     self.start += at + 2;
+                    scanned = 0;
                 }
-                None if self.end - self.start <= room => {
+                None if line.len() <= room => {
+                    scanned = line.len().saturating_sub(1);
                     if !self.fill_more().await {
                         return false;
                     }

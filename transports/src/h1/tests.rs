@@ -456,6 +456,9 @@ async fn a_wrong_content_length_fails_only_an_answer_it_frames() {
     for answer in [
         &b"HTTP/1.1 204 No Content\r\nContent-Length: \r\n\r\n"[..],
         b"HTTP/1.1 304 Not Modified\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        // One that announces a body may send it: read as the next answer, were it kept.
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: x\r\n\r\n0\r\n\r\n",
     ] {
         let (head, _, _) = exchange(answer, false).await;
@@ -464,6 +467,56 @@ async fn a_wrong_content_length_fails_only_an_answer_it_frames() {
     }
     let (head, _, _) = exchange(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false).await;
     assert!(head.is_err());
+    let (head, _, _) = exchange(
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+        false,
+    )
+    .await;
+    assert!(head.unwrap().keep, "no body announced");
+}
+
+#[tokio::test]
+async fn a_chunk_size_line_ended_by_a_bare_line_feed_ends_the_connection() {
+    let (head, mut conn, _) = exchange(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x\nok\r\n0\r\n\r\n",
+        false,
+    )
+    .await;
+    assert!(!conn.read_body(&head.unwrap(), &mut Vec::new()).await);
+}
+
+#[tokio::test]
+async fn a_chunk_size_line_that_comes_a_byte_at_a_time_is_parsed_once_whole() {
+    let (client, mut server) = tokio::io::duplex(1024);
+    let mut conn = H1::new(client);
+    let served = tokio::spawn(async move {
+        let mut request = [0; 64];
+        let _ = server.read(&mut request).await.unwrap();
+        server
+            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await
+            .unwrap();
+        let mut rest = b"2;note=".to_vec();
+        rest.extend(std::iter::repeat_n(b'a', 2000));
+        rest.extend_from_slice(b"\r\nok\r\n0\r\n\r\n");
+        for &b in &rest {
+            server.write_all(&[b]).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        std::future::pending::<()>().await;
+    });
+    let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", b"").await.unwrap();
+    let parses = PARSES.get();
+    let mut snippet = Vec::new();
+    assert!(conn.read_body(&head, &mut snippet).await);
+    assert_eq!(snippet, b"ok");
+    // The size lines (this one and the last chunk's), not once per byte that came.
+    assert!(
+        PARSES.get() - parses < 5,
+        "{} parses",
+        PARSES.get() - parses
+    );
+    served.abort();
 }
 
 #[tokio::test]
