@@ -175,6 +175,54 @@ pub(crate) async fn open_bucket(
         .map_err(|e| ("open it", e.to_string()))
 }
 
+/// The last entry of `key` in `kv`, read from its stream's leader. The buckets allow direct
+/// gets, which `kv.entry` makes and which any replica may answer, one behind the others too:
+/// with an older entry, or none. A relay's starting list of endpoints read so could keep an
+/// old URL or a secret revoked since (the watch that follows starts after them), and a lease
+/// read so could name a relay that lost it.
+///
+/// # Errors
+///
+/// What the server said, when it did not answer with the entry or its absence.
+pub(crate) async fn leader_entry(kv: &kv::Store, key: &str) -> Result<Option<kv::Entry>, String> {
+    use async_nats::jetstream::stream::LastRawMessageErrorKind;
+    let message = match kv
+        .stream
+        .get_last_raw_message_by_subject(&format!("{}{key}", kv.prefix))
+        .await
+    {
+        Ok(message) => message,
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    // As async-nats reads an entry: its operation header, or a marker's reason (a TTL's).
+    let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
+    let operation = match (header("KV-Operation"), header("Nats-Marker-Reason")) {
+        (Some(op), _) => match op.as_str() {
+            "PUT" => kv::Operation::Put,
+            "DEL" => kv::Operation::Delete,
+            "PURGE" => kv::Operation::Purge,
+            other => return Err(format!("entry '{key}' has an unknown operation '{other}'")),
+        },
+        (None, Some(reason)) => match reason.as_str() {
+            "MaxAge" | "Purge" => kv::Operation::Purge,
+            "Remove" => kv::Operation::Delete,
+            other => return Err(format!("entry '{key}' has an unknown marker '{other}'")),
+        },
+        (None, None) => kv::Operation::Put,
+    };
+    Ok(Some(kv::Entry {
+        bucket: kv.name.clone(),
+        key: key.to_owned(),
+        value: message.payload,
+        revision: message.sequence,
+        delta: 0,
+        created: message.time,
+        operation,
+        seen_current: false,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{bucket_name_fault, others};

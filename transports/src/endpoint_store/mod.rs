@@ -98,9 +98,9 @@ mod record;
 mod reseal;
 
 pub use bucket::check_bucket_name;
-pub(crate) use bucket::open_bucket;
 #[cfg(feature = "relay")]
 pub(crate) use bucket::{bucket_name_fault, bucket_names};
+pub(crate) use bucket::{leader_entry, open_bucket};
 use bucket::{nats_error, not_opened};
 pub use record::SecretsKey;
 use record::{Keys, Trust, key_of, layout_of, name_of, record_of};
@@ -521,11 +521,10 @@ impl EndpointStore {
         Ok(self.entry(name).await?.map(|entry| entry.revision))
     }
 
-    /// The bucket's entry of `name`, unread, if it has one.
+    /// The bucket's entry of `name`, unread, if it has one: from the stream's leader (see
+    /// [`leader_entry`]).
     async fn entry(&self, name: &str) -> Result<Option<kv::Entry>, Error> {
-        let entry = self
-            .kv
-            .entry(key_of(name))
+        let entry = leader_entry(&self.kv, &key_of(name))
             .await
             .map_err(|e| nats_error(&self.bucket, "read it", e))?;
         Ok(entry.filter(|entry| entry.operation == kv::Operation::Put))

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt as _;
 
-use crate::endpoint_store::open_bucket;
+use crate::endpoint_store::{leader_entry, open_bucket};
 use crate::error::Error;
 
 /// A relay's view of the leases bucket.
@@ -214,8 +214,8 @@ impl Leases {
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                 // Our last renewal may have been written though its answer came too late
                 // (a leader change): the lease is still ours if a later entry names us (a
-                // replica behind would show the one we renewed from).
-                match self.kv.entry(&key).await {
+                // replica behind would show the one we renewed from: read from the leader).
+                match leader_entry(&self.kv, &key).await {
                     Ok(Some(entry))
                         if entry.operation == kv::Operation::Put
                             && entry.value == self.me
@@ -234,7 +234,9 @@ impl Leases {
     /// The revision of partition `p`'s lease if it names this relay, `Ok(None)` when it
     /// does not, or why the bucket did not say.
     pub(super) async fn lease_of(&self, p: u32) -> Result<Option<u64>, String> {
-        match self.kv.entry(partition_key(p)).await {
+        // From the leader: a replica behind could still name this relay after another took
+        // the partition, whose consumer would then be deleted as this relay's stale one.
+        match leader_entry(&self.kv, &partition_key(p)).await {
             Ok(Some(entry)) if entry.operation == kv::Operation::Put && entry.value == self.me => {
                 Ok(Some(entry.revision))
             }
