@@ -236,6 +236,29 @@ fn a_matching_stream_is_used_and_a_wider_one_too() {
             .subject_prefix("acme.helpdesk"),
     )
     .expect("a stream whose subjects cover deskhook's is fine");
+    // Made by hand, it did not say how many partitions it has: now it does, so that relays
+    // assuming another count refuse it rather than leave partitions undelivered.
+    let recorded = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut stream = context(&server.url())
+            .await
+            .get_stream("ALL")
+            .await
+            .unwrap();
+        stream.info().await.unwrap().config.clone()
+    });
+    assert_eq!(
+        deskhook_transports::nats::partitions_of(&recorded),
+        Some(StreamSettings::new().partition_count())
+    );
+    let other = build(
+        &server,
+        StreamSettings::new()
+            .name("ALL")
+            .subject_prefix("acme.helpdesk")
+            .partitions(32),
+    )
+    .unwrap_err();
+    assert!(other.to_string().contains("partitions"), "{other}");
 }
 
 #[test]

@@ -518,7 +518,10 @@ impl StreamSettings {
         Ok(settings)
     }
 
-    /// Creates the stream if it is missing, or checks it if it exists; returns its info.
+    /// Creates the stream if it is missing, or checks it if it exists; returns its info. An
+    /// existing stream that does not record its partition count (made by hand) is given
+    /// this one in its description, so that relays and publishers assuming another refuse
+    /// it rather than leave partitions undelivered.
     ///
     /// # Errors
     ///
@@ -572,6 +575,54 @@ impl StreamSettings {
         Ok(updated)
     }
 
+    /// A stream that does not record its partition count (made by hand, or by other
+    /// tooling) is given these settings' in its description, so that relays and publishers
+    /// that assume another count refuse it (a running relay stops), rather than leave the
+    /// partitions past theirs undelivered. One that cannot be changed (a user who may not
+    /// edit streams) is kept as it is, with the warning `check` logged.
+    async fn record_partitions(
+        &self,
+        context: &jetstream::Context,
+        info: stream::Info,
+    ) -> stream::Info {
+        if partitions_of(&info.config).is_some() {
+            return info;
+        }
+        let recorded = match info.config.description.as_deref() {
+            Some(own) if !own.trim().is_empty() => {
+                format!("{own}; partitions={}", self.partitions)
+            }
+            _ => description(self.partitions),
+        };
+        let changed = stream::Config {
+            description: Some(recorded),
+            ..info.config.clone()
+        };
+        match context.update_stream(changed).await {
+            Ok(updated) => {
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "JetStream stream '{}' did not record its partition count; recorded {} \
+                     in its description: relays and publishers that assume another count now \
+                     refuse it",
+                    self.name,
+                    self.partitions
+                );
+                updated
+            }
+            Err(e) => {
+                log::warn!(
+                    target: deskhook::LOG_TARGET,
+                    "JetStream stream '{}' does not record its partition count, and it could \
+                     not be recorded ({e}): put 'partitions={}' in its description",
+                    self.name,
+                    self.partitions
+                );
+                info
+            }
+        }
+    }
+
     pub(super) async fn ensure_inner(
         &self,
         context: &jetstream::Context,
@@ -584,7 +635,7 @@ impl StreamSettings {
                     let info = found.cached_info().clone();
                     let info = self.discard_new(context, info).await?;
                     self.check(&info.config).map_err(Trouble::Fatal)?;
-                    return Ok(info);
+                    return Ok(self.record_partitions(context, info).await);
                 }
                 Err(err) => match err.kind() {
                     jetstream::context::GetStreamErrorKind::JetStream(api)
