@@ -318,6 +318,12 @@ impl Dispatcher {
     /// [`emit`](Dispatcher::emit) costs, plus making the ordering key of the formats with
     /// numeric ids (one small allocation).
     ///
+    /// A Usedesk event carries its channel's token in `secret`, as Usedesk sends it, and
+    /// goes out with it: forwarding one received from Usedesk tells every endpoint
+    /// subscribed to it that token, with which a receiver that authenticates Usedesk by its
+    /// token would take their events. Give such an event the token of the receivers it goes
+    /// to (or none) before emitting it.
+    ///
     /// ```
     /// use deskhook::Dispatcher;
     /// use deskhook::sink::NopSink;

@@ -185,7 +185,9 @@ impl Default for Payload {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Event {
-    /// The token of the API channel that sent the webhook.
+    /// The token of the API channel that sent the webhook (sent as it is: see
+    /// [`Dispatcher::emit_webhook`](crate::Dispatcher::emit_webhook) before forwarding a
+    /// received one).
     pub secret: Token,
     /// The event.
     pub payload: Payload,
