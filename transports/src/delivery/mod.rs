@@ -236,6 +236,7 @@ pub use registry::{
 pub(crate) use route::Route;
 pub use settings::DeliveryConfig;
 pub use sink::DeliverySink;
+pub(crate) use spec::SHOWN_VARS;
 pub use spec::{EndpointSpec, RedactedSpec, SecretSpec, SpecError};
 #[cfg(feature = "_async")]
 pub(crate) use transport::AsyncTransport;

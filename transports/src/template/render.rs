@@ -192,7 +192,7 @@ impl Template {
                 "the {} {NOT_JSON} ({e} of the output, near {}); print values inside quotes, \
                  or whole values with |tojson",
                 compiled.source,
-                near(&out, e.line(), e.column())
+                near(&out, e.line(), e.column(), &self.vars.hidden())
             )
         })?;
         self.limited(compact(out))
@@ -219,15 +219,43 @@ impl Template {
 
 /// Some 40 bytes of `out` around line `line`, column `column` (a JSON error's, from 1),
 /// quoted: the output is not kept, and its lines are not the template's once loops ran.
-fn near(out: &[u8], line: usize, column: usize) -> String {
+/// Each of `hidden` (the variables' values that may be credentials, as printed) is shown as
+/// `…`, whole, wherever the 40 bytes cut it.
+fn near(out: &[u8], line: usize, column: usize, hidden: &[Vec<u8>]) -> String {
     let line_start: usize = out
         .split(|b| *b == b'\n')
         .take(line.saturating_sub(1))
         .map(|l| l.len() + 1)
         .sum();
     let at = (line_start + column.saturating_sub(1)).min(out.len());
-    let (from, to) = (at.saturating_sub(30), (at + 10).min(out.len()));
-    format!("{:?}", String::from_utf8_lossy(&out[from..to]))
+    // The output with the hidden values masked, and where `at` is in it.
+    let mut masked = Vec::with_capacity(out.len());
+    let mut masked_at = None;
+    let mut i = 0;
+    while i < out.len() {
+        if i >= at && masked_at.is_none() {
+            masked_at = Some(masked.len());
+        }
+        match hidden
+            .iter()
+            .find(|v| !v.is_empty() && out[i..].starts_with(v))
+        {
+            Some(value) => {
+                if at > i && at < i + value.len() {
+                    masked_at = Some(masked.len());
+                }
+                masked.extend_from_slice("…".as_bytes());
+                i += value.len();
+            }
+            None => {
+                masked.push(out[i]);
+                i += 1;
+            }
+        }
+    }
+    let at = masked_at.unwrap_or(masked.len());
+    let (from, to) = (at.saturating_sub(30), (at + 10).min(masked.len()));
+    format!("{:?}", String::from_utf8_lossy(&masked[from..to]))
 }
 
 /// The line and column (from 1, in characters) of a byte offset.

@@ -232,6 +232,25 @@ impl EndpointSpec {
         }
         for cidr in &self.allow_cidrs {
             match cidr.parse::<ipnet::IpNet>() {
+                // 10.20.30.40/8 would open all of 10.0.0.0/8, meant as one address or not.
+                Ok(net) if net != net.trunc() => {
+                    let host = match net.addr() {
+                        std::net::IpAddr::V4(a) => format!("{a}/32"),
+                        std::net::IpAddr::V6(a) => format!("{a}/128"),
+                    };
+                    problems.push(invalid(
+                        "allow_cidrs",
+                        format!(
+                            "'{cidr}' has bits set past its prefix, which would open all of \
+                             {}; write \"{}\" for that network, or \"{host}\" for that \
+                             address alone",
+                            net.trunc(),
+                            net.trunc()
+                        ),
+                    ));
+                    unread.push("allow_cidrs");
+                    break;
+                }
                 Ok(net) => endpoint = endpoint.allow_cidr(net),
                 Err(_) => {
                     problems.push(invalid(
@@ -323,6 +342,15 @@ impl EndpointSpec {
 
     /// The secrets in the environment variable `var` (`secret_env`), or what is wrong.
     fn secrets_from_env(&self, var: &str) -> Result<Vec<Secret>, String> {
+        // The secret itself where its variable's name goes: said without repeating it.
+        if !is_variable_name(var) {
+            return Err(
+                "secret_env holds what is not an environment variable's name (a secret \
+                 itself?); give the variable's name (CRM_SECRET), or list the secret under \
+                 `secrets`"
+                    .to_owned(),
+            );
+        }
         let value = std::env::var(var).map_err(|e| {
             let problem = match e {
                 std::env::VarError::NotPresent => "is not set",
@@ -416,4 +444,19 @@ impl EndpointSpec {
         }
         Ok(Some(template))
     }
+}
+
+/// Whether `name` can name an environment variable as shells write them (letters, digits
+/// and `_`, not starting with a digit) and is not a secret (`whsec_…`, `whsk_…`, `whpk_…`):
+/// what `secret_env` holds.
+pub(super) fn is_variable_name(name: &str) -> bool {
+    let secret = ["whsec_", "whsk_", "whpk_"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix));
+    !secret
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }

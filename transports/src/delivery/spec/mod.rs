@@ -17,8 +17,8 @@ mod redacted;
 mod secret;
 
 pub use check::SpecError;
-pub(crate) use redacted::HIDDEN_VALUE;
 pub use redacted::RedactedSpec;
+pub(crate) use redacted::{HIDDEN_VALUE, SHOWN_VARS};
 pub use secret::SecretSpec;
 pub(crate) use secret::secret_hint;
 #[cfg(feature = "openapi")]
@@ -161,7 +161,17 @@ impl fmt::Debug for EndpointSpec {
             .field("name", &self.name)
             .field("url", &super::redact_url(&self.url))
             .field("secrets", &self.secrets.as_ref().map(Vec::len))
-            .field("secret_env", &self.secret_env)
+            // A secret written there by mistake is not shown (see `secrets_from_env`).
+            .field(
+                "secret_env",
+                &self.secret_env.as_deref().map(|name| {
+                    if check::is_variable_name(name) {
+                        name
+                    } else {
+                        "(not a variable's name)"
+                    }
+                }),
+            )
             .field("actions", &self.actions)
             .field("headers", &names(&self.headers))
             .field("timeout", &self.timeout)
@@ -288,6 +298,48 @@ mod tests {
             shown.contains("Authorization") && shown.contains("chat_id"),
             "{shown}"
         );
+    }
+
+    /// A secret written where its variable's name goes is refused without being repeated,
+    /// and not shown by Debug either.
+    #[test]
+    fn a_secret_in_secret_env_is_neither_repeated_nor_shown() {
+        let spec = spec(
+            r#"{"name":"a","url":"https://x.example",
+                "secret_env":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}"#,
+        );
+        let err = spec.to_endpoint().unwrap_err();
+        assert_eq!(err.field(), Some("secret_env"), "{err}");
+        let said = format!("{err} {spec:?}");
+        assert!(!said.contains("MfKQ9r8"), "{said}");
+        assert!(
+            said.contains("not an environment variable's name"),
+            "{said}"
+        );
+    }
+
+    /// A network written with bits past its prefix would open the whole network: refused,
+    /// with both readings offered.
+    #[test]
+    fn a_cidr_with_bits_past_its_prefix_is_refused_with_both_readings() {
+        for (cidr, says) in [
+            (
+                "10.20.30.40/8",
+                r#"write "10.0.0.0/8" for that network, or "10.20.30.40/32""#,
+            ),
+            (
+                "fd00::1/8",
+                r#"write "fd00::/8" for that network, or "fd00::1/128""#,
+            ),
+        ] {
+            let json =
+                format!(r#"{{"name":"a","url":"https://x.example","allow_cidrs":["{cidr}"]}}"#);
+            let err = spec(&json).to_endpoint().unwrap_err();
+            assert_eq!(err.field(), Some("allow_cidrs"), "{err}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
+        let fine = spec(r#"{"name":"a","url":"https://x.example","allow_cidrs":["10.0.0.0/8"]}"#);
+        assert!(fine.to_endpoint().is_ok());
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub(crate) const HIDDEN_VALUE: &str = "…";
 
 /// The template variables [`EndpointSpec::redacted`] shows: those the presets read, which
 /// name a chat or a language. Any other may be a credential (a custom template's API key).
-const SHOWN_VARS: [&str; 2] = ["chat_id", "lang"];
+pub(crate) const SHOWN_VARS: [&str; 2] = ["chat_id", "lang"];
 
 impl EndpointSpec {
     /// The spec with its secrets shown only by their last 4 characters, header values and

@@ -146,3 +146,19 @@ fn a_body_that_is_not_json_is_quoted_where_it_went_wrong() {
     let said = message(out);
     assert!(said.contains(r#"near "\n{\"text\": first}"#), "{said}");
 }
+
+/// The variables that may be credentials (an API key; not the chat or the language the
+/// presets read) are not quoted in the error, wherever the quote cuts them.
+#[test]
+fn a_body_that_is_not_json_is_quoted_without_the_variables_values() {
+    let template = Template::inline(
+        r#"{"chat": "{{ vars.chat_id }}", "auth": "{{ vars.api_key }}", "n": {{ event.ticket.subject }}}"#,
+    )
+    .unwrap()
+    .var("api_key", "sk_live_0123456789\"abc")
+    .var("chat_id", "-100123");
+    let said = message(template.render(create(), "evt-1", None, ZENLIX));
+    assert!(!said.contains("sk_live"), "{said}");
+    assert!(!said.contains("0123456789"), "{said}");
+    assert!(said.contains(r#"23\", \"auth\": \"…\", \"n\": "#), "{said}");
+}
