@@ -228,7 +228,7 @@ async fn same_site_only(request: Request, next: Next) -> Response {
     // this host like any other request.
     // Over HTTPS (as the TLS proxy says), a page served over plain HTTP on the same host
     // is another origin: whoever can write into such traffic could post from it.
-    let https = header_text(headers, "x-forwarded-proto").is_some_and(|p| p == "https");
+    let https = forwarded_https(headers);
     let foreign = |origin: &str| {
         let ours = |name: &str| {
             header_text(headers, name).is_some_and(|host| origin_host(origin) == Some(host))
@@ -284,7 +284,7 @@ fn origin_host(origin: &str) -> Option<&str> {
 /// TLS proxy `deskhook serve` asks for: `X-Forwarded-Proto`, or an `https` Origin), so that
 /// it never travels in the clear, nor is replaced by one set over plain HTTP.
 fn secure_if_https(headers: &HeaderMap) -> &'static str {
-    let https = header_text(headers, "x-forwarded-proto").is_some_and(|p| p == "https")
+    let https = forwarded_https(headers)
         || header_text(headers, header::ORIGIN.as_str()).is_some_and(|o| o.starts_with("https://"));
     if https { "; Secure" } else { "" }
 }
@@ -296,8 +296,8 @@ fn secure_if_https(headers: &HeaderMap) -> &'static str {
 /// would fail the forms of every other open tab of the console. A cross-site POST comes
 /// without a `Lax` cookie too, and [`same_site_only`] refuses it first.
 async fn csrf_cookie(mut request: Request, next: Next) -> Response {
-    let known = cookie(request.headers(), CSRF_COOKIE)
-        .filter(|t| token_shaped(t))
+    let known = cookies(request.headers(), CSRF_COOKIE)
+        .find(|t| token_shaped(t))
         .map(str::to_owned);
     let (token, fresh) = match known {
         Some(token) => (token, false),
@@ -326,12 +326,14 @@ async fn csrf_cookie(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Whether a form's CSRF field matches the cookie.
+/// Whether a form's CSRF field matches the cookie: one the console set (a token's shape),
+/// whichever of the cookies of that name it is, so that one planted beside it (`x`, from a
+/// sibling subdomain) neither blocks the forms nor passes for a forged field.
 pub(crate) fn form_is_ours(headers: &HeaderMap, form: &Form) -> bool {
-    match (cookie(headers, CSRF_COOKIE), form.get("csrf")) {
-        (Some(cookie), Some(field)) => !cookie.is_empty() && same(cookie, field),
-        _ => false,
-    }
+    let Some(field) = form.get("csrf") else {
+        return false;
+    };
+    cookies(headers, CSRF_COOKIE).any(|cookie| token_shaped(cookie) && same(cookie, field))
 }
 
 /// Whether the browser says the request comes from a page of this origin
@@ -354,7 +356,7 @@ async fn require_token(
     }
     let headers = request.headers();
     let bearer = check_bearer(headers, &auth.token) == Some(true);
-    let session = cookie(headers, SESSION_COOKIE).is_some_and(|id| auth.sessions.knows(id));
+    let session = cookies(headers, SESSION_COOKIE).any(|id| auth.sessions.knows(id));
     if session {
         // Pages then offer to log out.
         let csrf = request.extensions().get::<CsrfToken>().map(|t| t.0.clone());
@@ -454,6 +456,11 @@ async fn log_in(
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return response;
     }
+    // The sessions this browser had end: a log out must end them all (it ends those the
+    // browser sends then).
+    for id in cookies(&headers, SESSION_COOKIE) {
+        auth.sessions.close(id);
+    }
     let session = match auth.sessions.open() {
         Ok(session) => session,
         Err(problem) => return problem.into_response(),
@@ -485,7 +492,7 @@ async fn log_out(
     // The session ends whatever the form's token: a stale page's "Log out" must not leave
     // it open on the server while the browser forgets it (a cross-site form never gets
     // here: see `same_site_only`).
-    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+    for id in cookies(&headers, SESSION_COOKIE) {
         auth.sessions.close(id);
     }
     let path = if base.0.is_empty() { "/" } else { &base.0 };
@@ -508,16 +515,35 @@ fn local_path(path: &str) -> bool {
         && !path.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
-/// The value of the cookie `name`.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of the cookie `name` (the first sent: see [`cookies`]).
+#[cfg(test)]
+fn cookie<'a>(headers: &'a HeaderMap, name: &'a str) -> Option<&'a str> {
+    cookies(headers, name).next()
+}
+
+/// Every value sent for the cookie `name`: a browser sends several of one name when they
+/// were set for different paths or domains, one planted by a sibling subdomain (for a
+/// parent domain, a longer path) first.
+fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
+        .filter(move |(key, _)| *key == name)
         .map(|(_, value)| value)
+}
+
+/// Whether the request came over HTTPS, as the TLS proxy in front says
+/// (`X-Forwarded-Proto`, its first item: a chain of proxies appends theirs).
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    header_text(headers, "x-forwarded-proto").is_some_and(|proto| {
+        proto
+            .split(',')
+            .next()
+            .is_some_and(|first| first.trim().eq_ignore_ascii_case("https"))
+    })
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -589,7 +615,7 @@ fn is_token(given: &str, token: &str) -> bool {
 /// secret's length: their keyed hashes (keys random per process) are compared first, so a
 /// wrong guess of any length costs only its own hashing; equal hashes are then confirmed
 /// byte by byte.
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     use std::hash::BuildHasher as _;
     static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
         std::sync::OnceLock::new();
@@ -681,5 +707,34 @@ mod tests {
         assert!(!same("abc", "abd"));
         assert!(!same("abc", "abcd"));
         assert_eq!(origin_host("http://127.0.0.1:8089"), Some("127.0.0.1:8089"));
+    }
+
+    /// A cookie planted beside the console's (a sibling subdomain's, for a parent domain
+    /// and a longer path, which the browser sends first) neither blocks the forms nor
+    /// passes for a forged field.
+    #[test]
+    fn a_planted_csrf_cookie_neither_blocks_a_form_nor_passes_for_one() {
+        let token = "ab".repeat(32);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("deskhook_csrf=x; deskhook_csrf={token}")).unwrap(),
+        );
+        let form = |csrf: &str| crate::pages::Form::for_test(&[("csrf", csrf)]);
+        assert!(form_is_ours(&headers, &form(&token)));
+        assert!(!form_is_ours(&headers, &form("x")), "not a token's shape");
+        assert!(!form_is_ours(&headers, &form(&"cd".repeat(32))));
+    }
+
+    #[test]
+    fn https_is_what_the_first_proxy_says_in_any_case() {
+        let says = |proto: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-proto", HeaderValue::from_str(proto).unwrap());
+            forwarded_https(&headers)
+        };
+        assert!(says("https") && says("HTTPS") && says("https, http"));
+        assert!(!says("http") && !says("http, https"));
+        assert!(!forwarded_https(&HeaderMap::new()));
     }
 }

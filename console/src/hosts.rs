@@ -81,12 +81,18 @@ fn name_of(host: &str) -> &str {
         .map_or(host, |(name, _)| name)
 }
 
-/// The `Host` of `request` (`"?"` when it is not text).
+/// The `Host` of `request` (`"?"` when it is not text), or, without one, the authority of
+/// its URI (an HTTP/2 request's `:authority`): `None` only for a request that names no host
+/// at all (HTTP/1.0).
 pub fn host_of(request: &Request) -> Option<&str> {
-    request
-        .headers()
-        .get(header::HOST)
-        .map(|value| value.to_str().unwrap_or("?"))
+    match request.headers().get(header::HOST) {
+        Some(value) => Some(value.to_str().unwrap_or("?")),
+        // HTTP/2 says it in `:authority`, which the request's URI keeps.
+        None => request
+            .uri()
+            .authority()
+            .map(|authority| authority.as_str()),
+    }
 }
 
 /// Answers `421 Misdirected Request` to a request for a name the console was not given.
@@ -158,6 +164,12 @@ mod tests {
             assert!(hosts.allows(Some(ours)), "{ours}");
         }
         assert!(hosts.allows(None), "an HTTP/1.0 request without Host");
+        // An HTTP/2 request names its host in `:authority`, which the URI keeps.
+        let h2 = axum::http::Request::get("http://evil.example/")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(host_of(&h2), Some("evil.example"));
+        assert!(!hosts.allows(host_of(&h2)));
         for other in [
             "evil.example:8089",
             "127.0.0.1.evil.example",

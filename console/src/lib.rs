@@ -118,6 +118,12 @@
 //!   may take `secret_env` away with `null`; the `ETag` of a change's answer is that
 //!   change's (it was read again, and could be of a change made right after); the OpenAPI
 //!   document types every error answer `application/problem+json`.
+//! - A CSRF or session cookie planted beside the console's (by a sibling subdomain) no
+//!   longer hides it: every cookie of the name is looked at, a form's field must match one
+//!   the console set, and logging in or out ends every session the browser sends. An
+//!   HTTP/2 request's `:authority` is checked as `Host` is; `X-Forwarded-Proto` is read by
+//!   its first item in any case; pages say `X-Frame-Options: DENY`; a replay's result page
+//!   lists 10,000 letters still listed at most.
 //! - A replay from the page some of whose letters could not be replayed, or are still
 //!   listed though replayed, leads to a page of its result (kept 15 minutes, at
 //!   `/dead-letters/replays/{id}`) that names them, with why, and forms that delete those

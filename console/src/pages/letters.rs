@@ -45,7 +45,9 @@ struct ReplayResult {
     replayed: usize,
     failed: Vec<(String, String)>,
     failed_total: usize,
+    /// The first [`SHOWN_STILL_LISTED`] of them, and how many in all.
     still_listed: Vec<String>,
+    still_listed_total: usize,
 }
 
 impl ReplayResult {
@@ -53,17 +55,26 @@ impl ReplayResult {
         let failed_total = replayed.failed.len();
         let mut failed = replayed.failed;
         failed.truncate(SHOWN_FAILURES);
+        let still_listed_total = replayed.still_listed.len();
+        let mut still_listed = replayed.still_listed;
+        still_listed.truncate(SHOWN_STILL_LISTED);
         ReplayResult {
             replayed: replayed.replayed,
             failed,
             failed_total,
-            still_listed: replayed.still_listed,
+            still_listed,
+            still_listed_total,
         }
     }
 }
 
 /// The reasons shown at most on a replay's result page.
 const SHOWN_FAILURES: usize = 200;
+
+/// The letters still listed after a replay shown at most, in forms of as many as a delete
+/// takes: a replay of a whole filter can leave hundreds of thousands, and results are kept
+/// a while.
+const SHOWN_STILL_LISTED: usize = 10 * crate::api::MAX_KEYS;
 
 /// How long, and how many of, the results of replays that left letters behind are kept.
 const REPLAYS_KEPT_FOR: Duration = Duration::from_secs(15 * 60);
@@ -104,7 +115,11 @@ impl Replays {
 
     /// The result kept under `id`, if it is still kept.
     fn get(&self, id: &str, now: Instant) -> Option<(&DeadLetterQuery, &ReplayResult)> {
-        let kept = self.0.iter().find(|kept| kept.id == id)?;
+        // In a time that does not tell how much of an id a guess had right.
+        let kept = self
+            .0
+            .iter()
+            .find(|kept| crate::guard::same(&kept.id, id))?;
         (now.duration_since(kept.at) < REPLAYS_KEPT_FOR).then_some((&kept.filter, &kept.result))
     }
 }
@@ -152,7 +167,7 @@ fn replay_result(
 ) -> super::Page {
     let back = base.at(&format!("/dead-letters?{}", filter_query(filter)));
     let back = back.trim_end_matches(['&', '?']).to_owned();
-    let listed = replayed.still_listed.len();
+    let listed = replayed.still_listed_total;
     let failed = replayed.failed_total;
     let counted = |n: usize, noun| counted(u64::try_from(n).unwrap_or(u64::MAX), noun);
     layout(
@@ -180,6 +195,12 @@ fn replay_result(
                                 input type="hidden" name="key" value=(key);
                             }
                             button type="submit" { "Delete these " (keys.len()) }
+                        }
+                    }
+                    @if listed > replayed.still_listed.len() {
+                        p.hint {
+                            "And " (listed - replayed.still_listed.len()) " more: once these are "
+                            "deleted, look for the rest in the list with the same filter."
                         }
                     }
                 }

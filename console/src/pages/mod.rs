@@ -111,6 +111,8 @@ impl IntoResponse for Page {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         );
+        // The CSP's frame-ancestors says it too, for browsers that read it.
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
@@ -232,6 +234,17 @@ impl std::fmt::Debug for Form {
 }
 
 impl Form {
+    /// A form of these fields, for tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(fields: &[(&str, &str)]) -> Form {
+        Form(
+            fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
     /// The first value of `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0

@@ -108,6 +108,10 @@ async fn api(app: &Router, method: Method, path: &str, body: Option<Value>) -> R
     send(app, request.body(body).unwrap()).await
 }
 
+/// A CSRF token of the shape the console makes (64 hex digits), for forms posted with a
+/// cookie of the test's own.
+const FORM_TOKEN: &str = "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0";
+
 fn endpoint_json(name: &str, receiver: &Receiver) -> Value {
     json!({
         "name": name, "url": receiver.url, "allow_private": true, "retry": "0s",

@@ -136,7 +136,7 @@ async fn request_bodies_past_their_limit_are_refused_with_the_limit_named() {
     let detail = big.json()["detail"].as_str().unwrap().to_owned();
     assert!(detail.contains("over 1048576 bytes"), "{detail}");
     // A page's form, 256 KiB.
-    let token = "form-token";
+    let token = FORM_TOKEN;
     let pad = "x".repeat(300 * 1024);
     let form = super::form("/endpoints", token, &[("name", "crm"), ("pad", &pad)]);
     let refused = send(&c.app, form).await;

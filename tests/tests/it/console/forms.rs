@@ -204,7 +204,7 @@ async fn the_endpoint_forms_create_edit_rotate_and_refuse_with_the_field_named()
 async fn the_endpoint_form_picks_a_payload_preset_with_its_variables() {
     let receiver = Receiver::ok();
     let c = console(router);
-    let token = "form-token";
+    let token = FORM_TOKEN;
     let fields = |vars: &'static str| {
         vec![
             ("name", "chat"),
@@ -274,7 +274,7 @@ async fn the_edit_form_keeps_what_it_cannot_show_and_leaves_code_endpoints_alone
     let receiver = Receiver::ok();
     let c = console(router);
     // `form` sends the token as its cookie and its field, as a browser would.
-    let token = "form-token";
+    let token = FORM_TOKEN;
     // Settings from a file (deskhook.toml, the API) that the form has no field for.
     let dir = tempfile::tempdir().unwrap();
     let template = dir.path().join("crm.json.j2");
@@ -464,7 +464,7 @@ async fn the_endpoints_pager_keeps_its_filters_both_ways() {
 async fn an_edit_keeps_a_templates_content_type_and_variables_with_commas() {
     let receiver = Receiver::ok();
     let c = console(router);
-    let token = "form-token";
+    let token = FORM_TOKEN;
     let mut spec = deskhook_transports::delivery::EndpointSpec::new("crm", &receiver.url);
     spec.allow_private = true;
     spec.template = Some("Ticket {{ ticket.code }}".to_owned());
@@ -555,7 +555,7 @@ async fn an_edit_keeps_a_templates_content_type_and_variables_with_commas() {
 async fn the_endpoint_form_neither_repeats_a_credential_nor_drops_a_template() {
     let receiver = Receiver::ok();
     let c = console(router);
-    let token = "form-token";
+    let token = FORM_TOKEN;
     let base = [
         ("name", "crm"),
         ("url", receiver.url.as_str()),
@@ -644,7 +644,7 @@ async fn the_endpoint_form_neither_repeats_a_credential_nor_drops_a_template() {
             .contains("check the values below and save again")
             && refused.body.contains(r#"value="acme""#)
             && refused.body.contains(r#"name="csrf" value=""#)
-            && !refused.body.contains(r#"value="form-token""#),
+            && !refused.body.contains(&format!(r#"value="{FORM_TOKEN}""#)),
         "{}",
         refused.body
     );

@@ -301,6 +301,9 @@ async fn a_console_with_a_token_asks_scripts_and_people_for_it() {
         page.headers[header::LOCATION],
         "/login?next=%2Fdead-letters"
     );
+    // A page is framed by no one, whatever the browser reads of the CSP.
+    let login = send(&c.app, Request::get("/login").body(Body::empty()).unwrap()).await;
+    assert_eq!(login.headers[header::X_FRAME_OPTIONS], "DENY");
     // A page's form posted once the session has ended goes to the login too, and back to
     // the page it was on; a script's post gets its problem document.
     let late = send(

@@ -28,7 +28,7 @@ async fn a_console_opens_no_endpoint_to_the_servers_networks_unless_allowed() {
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.contains("--console-allow-private"), "{detail}");
     }
-    let token = "form-token";
+    let token = FORM_TOKEN;
     let created = send(
         app,
         form(
