@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::commit::commit_logged;
+use super::moving::is_step;
 use super::shared::Core;
 use super::writer::Op;
 use crate::delivery::{DeadLetter, Lane, lock};
@@ -92,7 +93,14 @@ impl Again {
         let log = self
             .logged
             .is_none_or(|at| now.duration_since(at) >= LOG_AGAIN_EVERY);
-        let left = commit_logged(core, conn, ops, log);
+        let moving = ops.iter().any(is_step);
+        let mut left = commit_logged(core, conn, ops, log);
+        if moving && !left.is_empty() {
+            // The steps (put back by the failure) may be what failed, a move's insert of a
+            // megabyte on a disk nearly full: the outcomes are tried without them, so that
+            // they do not wait a minute for a step that fails on its own.
+            left = commit_logged(core, conn, left, false);
+        }
         self.tried = Some(now);
         if log {
             self.logged = Some(now);

@@ -138,6 +138,42 @@ fn a_move_behind_a_change_kept_to_be_written_again_waits_for_it_then_goes_to_its
     store.shut();
 }
 
+/// A step that fails on its own (a trigger here; a disk nearly full) beside a change kept
+/// to be written again does not hold the change up: the change is tried without it and
+/// written, and the step, tried alone, ends the move.
+#[test]
+fn a_step_that_fails_on_its_own_does_not_hold_up_a_change_kept_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_a_removed_backlog(dir.path());
+    let db = Connection::open(dir.path().join(crate::spool::DATABASE_FILE)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER full AFTER INSERT ON dead_letters WHEN NEW.ticket = '00000' \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )
+    .unwrap();
+    db.execute("ALTER TABLE endpoints RENAME TO hidden", [])
+        .unwrap();
+    store.register("erp", None);
+    assert!(store.committed().is_err(), "the change is kept");
+    let failed = store.failed_commits();
+    let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
+    let deadline = std::time::Instant::now() + WAIT;
+    while store.failed_commits() < failed + 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // The change could be written now; the step still cannot.
+    db.execute("ALTER TABLE hidden RENAME TO endpoints", [])
+        .unwrap();
+    assert_eq!(
+        moved.recv_timeout(WAIT),
+        Ok(Err((0, THREE_STEPS))),
+        "the move ended at its failed step, not a minute later"
+    );
+    store.committed().expect("the change kept is written");
+    assert_eq!(store.counts("crm", 0).unwrap().1, THREE_STEPS as u64);
+    store.shut();
+}
+
 /// A dead letter's job is let go by the writer however it ends with the letter: written,
 /// failed (it is written again later), or left queued when the writer ends (a panic too).
 #[test]
