@@ -60,7 +60,8 @@ pub(crate) enum Standing {
     Open,
     /// Registered and delivering, but the attempt was made with settings replaced since
     /// (an edit while it was in flight): its failure says nothing of the new ones.
-    Replaced,
+    /// `same_receiver` when the URL and CA roots stayed: its `Retry-After` still holds.
+    Replaced { same_receiver: bool },
     /// Removed from the registry while the attempt was in flight.
     Removed,
     /// Disabled by an earlier 410 while the attempt was in flight.
@@ -112,20 +113,44 @@ pub(crate) fn decide(
         reason,
         disable: false,
     };
-    if standing == Standing::Replaced {
+    if let Standing::Replaced { same_receiver } = standing {
         // A 410 from a URL since moved away from must not disable the endpoint, nor its
         // 401 (a secret since rotated) dead-letter the event: the event goes again at once,
         // with the new settings, and the breaker does not move.
-        let delivered = matches!(reply, Reply::Status { status, .. }
-            if Verdict::of_status(status) == Verdict::Delivered);
-        let decision = if delivered {
-            Decision::Delivered
-        } else {
+        if let Reply::Status {
+            status,
+            retry_after,
+        } = reply
+        {
+            if Verdict::of_status(status) == Verdict::Delivered {
+                return (Decision::Delivered, BreakerMove::Unsent);
+            }
+            // But the same receiver asking to wait (429, 503) still does, whatever else
+            // changed: the whole endpoint waits, as for any such answer.
+            if let Some(asked) = retry_after.filter(|_| same_receiver)
+                && Verdict::honours_retry_after(status)
+            {
+                let delay = asked.min(retry_after_max);
+                return (Decision::Retry { delay }, BreakerMove::Backoff(delay));
+            }
+        }
+        // An attempt past the schedule already (one granted by an edit before): given up,
+        // so that edits made during every attempt cannot retry an event for ever.
+        if retry.delay_before(attempts).is_none() {
+            return (
+                dead(format!(
+                    "given up after {attempts} attempts (the endpoint's settings changed \
+                     during the last)"
+                )),
+                BreakerMove::Unsent,
+            );
+        }
+        return (
             Decision::Retry {
                 delay: Duration::ZERO,
-            }
-        };
-        return (decision, BreakerMove::Unsent);
+            },
+            BreakerMove::Unsent,
+        );
     }
     let (verdict, retry_after, status) = match reply {
         Reply::Status {
@@ -160,7 +185,7 @@ pub(crate) fn decide(
                 // (Replaced returned above.)
                 (
                     Some(delay),
-                    Standing::Open | Standing::Replaced | Standing::Stopping { keep: true },
+                    Standing::Open | Standing::Replaced { .. } | Standing::Stopping { keep: true },
                 ) => {
                     let floor = retry_after.map_or(Duration::ZERO, |r| r.min(retry_after_max));
                     Decision::Retry {
@@ -463,6 +488,53 @@ mod tests {
             b.record(BreakerMove::Failure, t0, &off);
         }
         assert_eq!(b.state_at(t0), BreakerState::Closed);
+    }
+
+    /// An attempt made with settings replaced since goes again at once, but the same
+    /// receiver's Retry-After still holds, and one past its schedule already is given up.
+    #[test]
+    fn an_attempt_across_an_edit_keeps_the_receivers_retry_after_and_its_schedules_end() {
+        let schedule: RetrySchedule = "0s,5s".parse().unwrap();
+        let decided = |reply, attempts, same_receiver| {
+            decide(
+                reply,
+                attempts,
+                0.5,
+                Standing::Replaced { same_receiver },
+                &schedule,
+                Duration::from_secs(60),
+            )
+        };
+        let busy = Reply::Status {
+            status: 429,
+            retry_after: Some(Duration::from_secs(600)),
+        };
+        let capped = Duration::from_secs(60);
+        assert_eq!(
+            decided(busy, 1, true),
+            (
+                Decision::Retry { delay: capped },
+                BreakerMove::Backoff(capped)
+            )
+        );
+        // Another receiver did not ask.
+        assert_eq!(decided(busy, 1, false), (retry(0), BreakerMove::Unsent));
+        assert_eq!(
+            decided(status(401), 2, true),
+            (retry(0), BreakerMove::Unsent)
+        );
+        // The third attempt was one an edit granted already.
+        let (decision, moved) = decided(status(500), 3, true);
+        assert!(
+            matches!(&decision, Decision::Dead { reason, disable: false }
+                if reason.contains("settings changed")),
+            "{decision:?}"
+        );
+        assert_eq!(moved, BreakerMove::Unsent);
+        assert_eq!(
+            decided(status(204), 3, false),
+            (Decision::Delivered, BreakerMove::Unsent)
+        );
     }
 
     #[test]

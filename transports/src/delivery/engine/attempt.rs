@@ -394,7 +394,9 @@ impl Engine {
                 if !std::ptr::eq(route, Arc::as_ptr(&current))
                     && !route.endpoint.same_request(&current.endpoint) =>
             {
-                Standing::Replaced
+                Standing::Replaced {
+                    same_receiver: route.endpoint.same_receiver(&current.endpoint),
+                }
             }
             standing => standing,
         };
