@@ -93,6 +93,29 @@
 //!   settings_digest` covers an endpoint registered in code too (its URL, timeouts,
 //!   limits and headers), so that its version changes with them. **Upgrading:** a caller
 //!   that matched `Ok(())` matches `Ok(_)`.
+//! - Endpoint settings: `secret_env` must be a variable's name (letters, digits and `_`,
+//!   not a `whsec_` secret: one written there was repeated in the error and in `Debug`),
+//!   and an `allow_cidrs` network may not have bits set past its prefix
+//!   (`10.20.30.40/8` opened all of `10.0.0.0/8`). A template's JSON error no longer
+//!   quotes the values of `template_vars` (but `chat_id` and `lang`). **Upgrading:** an
+//!   endpoint kept in a spool or an endpoints bucket with such a setting is left out at
+//!   start (logged; its events wait): write the network as the error says, or rename the
+//!   variable (`MY_SECRET` for `my-secret`).
+//! - NATS: a stream that does not record its partition count (made by hand) is given the
+//!   publisher's (or the first relay's) in its description; a process assuming another
+//!   count then refuses the stream, and a running relay stops, saying so, where before the
+//!   partitions past the relays' count were left undelivered. Endpoint records and lease
+//!   owners are read from the stream's leader (a replica behind could give a relay an old
+//!   endpoint to keep). **Upgrading:** publishers and relays of one stream must give the
+//!   same `partitions`.
+//! - An attempt in flight across an edit of its endpoint goes again at once, as before,
+//!   but a `Retry-After` of the same receiver (URL and CA roots unchanged) holds, and an
+//!   event already past its schedule is given up (edits made during every attempt retried
+//!   it for ever).
+//! - HTTP/1.1: a `Content-Length` list is read once (a receiver's list of 65,000 commas
+//!   took seconds of CPU), a chunk size line once whole, a bare line feed ending one is
+//!   refused, and a 204 that announces a body, or a 204 or 304 with a
+//!   `Transfer-Encoding`, does not keep its connection.
 //! - An endpoint's headers may not hold `Expect`, `Upgrade`, `TE`, `Trailer`, `Keep-Alive`
 //!   or `Proxy-Connection`: they change how the request is carried (the transports do not
 //!   wait for a `100 Continue`), and HTTP/2 leaves them out. **Upgrading:** an endpoint

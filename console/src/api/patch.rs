@@ -129,9 +129,13 @@ fn refuse_taking_server_settings(
 fn merge(settings: &mut Map<String, Value>, patch: Map<String, Value>) {
     // No secret means none from the environment either, unless the patch names a variable.
     let names_env = patch.get("secret_env").is_some_and(|env| !env.is_null());
-    // A template of its own replaces the file's (a PUT with one drops the file too).
-    if patch.get("template").is_some_and(|t| !t.is_null()) {
-        settings.remove("template_file");
+    // A template of its own replaces the file's (a PUT with one drops the file too), and
+    // the file's content type unless the patch gives one (a preset's is its own, as the
+    // form has it).
+    if patch.get("template").is_some_and(|t| !t.is_null())
+        && settings.remove("template_file").is_some()
+    {
+        settings.remove("template_content_type");
     }
     for (key, value) in patch {
         if !value.is_null() {
@@ -322,11 +326,19 @@ mod tests {
         };
         assert_eq!(alone("secret_env").as_deref(), Some("secret_env"));
         assert_eq!(alone("template_file").as_deref(), Some("template_file"));
-        // A template alone is enough: the file goes, its content type stays.
+        // A template alone is enough: the file goes, and its content type (but one the
+        // patch gives).
         assert_eq!(
-            merged(settings, json!({"template": "slack"})),
-            json!({"name": "crm", "template_content_type": "text/plain",
-                   "secret_env": "CRM_SECRET", "template": "slack"})
+            merged(settings.clone(), json!({"template": "slack"})),
+            json!({"name": "crm", "secret_env": "CRM_SECRET", "template": "slack"})
+        );
+        assert_eq!(
+            merged(
+                settings,
+                json!({"template": "{{ event.ticket.code }}", "template_content_type": "text/csv"})
+            ),
+            json!({"name": "crm", "secret_env": "CRM_SECRET",
+                   "template": "{{ event.ticket.code }}", "template_content_type": "text/csv"})
         );
     }
 

@@ -247,7 +247,7 @@ fn a_stream_made_again_with_another_partition_count_stops_the_relay() {
         matches!(err, Error::Config(_))
             && err
                 .to_string()
-                .contains("was made again with 4 partitions, where this relay works 16"),
+                .contains("records 4 partitions, where this relay works 16"),
         "{err}"
     );
 }

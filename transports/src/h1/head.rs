@@ -111,10 +111,11 @@ pub(super) fn head_of(
         }
     }
     let framing = if status == 204 || status == 304 {
-        // Whatever its headers say (RFC 9112, 6.3); one whose headers announce a body (a
-        // length other than 0, an encoding, a wrong length) may send it all the same, to be
-        // read as the next answer: its connection is not kept.
-        if bad_length.is_some() || encoded || length.is_some_and(|l| l > 0) {
+        // Whatever its headers say (RFC 9112, 6.3); one whose headers announce a body (an
+        // encoding, a wrong length, or a 204's length other than 0, which RFC 9110 forbids;
+        // a 304's is the representation's) may send it all the same, to be read as the
+        // next answer: its connection is not kept.
+        if bad_length.is_some() || encoded || (status == 204 && length.is_some_and(|l| l > 0)) {
             keep = false;
         }
         Framing::Empty

@@ -409,8 +409,9 @@ async fn partitions_changed(
             && now != partitions
         {
             return format!(
-                "stream '{name}' was made again with {now} partitions, where this relay works \
-                 {partitions}: it stopped, handing back what it had (start the relays again to \
+                "stream '{name}' records {now} partitions, where this relay works {partitions} \
+                 (it was made again, or a publisher recorded its count in a stream that had \
+                 none): it stopped, handing back what it had (start the relays again to \
                  work the new partitions; a ticket's events left in the old ones may go out of \
                  order with those in the new ones, and parked events of partitions the \
                  stream no longer has keep the relays from starting)"

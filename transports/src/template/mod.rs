@@ -549,26 +549,23 @@ struct Vars {
 
 impl Vars {
     /// The values of the variables that may be credentials (all but those the presets
-    /// read), as a render prints them (JSON-escaped inside quotes, and as they are), the
-    /// longer first: what an error quoting the output masks.
+    /// read), as a render prints them (JSON-escaped inside quotes, and as they are): what
+    /// an error quoting the output masks.
     pub(super) fn hidden(&self) -> Vec<Vec<u8>> {
         let mut hidden: Vec<Vec<u8>> = Vec::new();
         for (name, value) in &self.map {
             if value.is_empty() || crate::delivery::SHOWN_VARS.contains(&name.as_str()) {
                 continue;
             }
-            let escaped = serde_json::to_string(value).unwrap_or_default();
-            let escaped = escaped
-                .strip_prefix('"')
-                .and_then(|e| e.strip_suffix('"'))
-                .unwrap_or_default();
-            for form in [value.as_str(), escaped] {
+            // Escaped as the render escapes it.
+            let mut escaped = String::new();
+            let _ = output::write_json_string_content(&mut escaped, value);
+            for form in [value.as_str(), escaped.as_str()] {
                 if !form.is_empty() && !hidden.iter().any(|h| h == form.as_bytes()) {
                     hidden.push(form.as_bytes().to_vec());
                 }
             }
         }
-        hidden.sort_by_key(|h| std::cmp::Reverse(h.len()));
         hidden
     }
 

@@ -228,29 +228,30 @@ fn near(out: &[u8], line: usize, column: usize, hidden: &[Vec<u8>]) -> String {
         .map(|l| l.len() + 1)
         .sum();
     let at = (line_start + column.saturating_sub(1)).min(out.len());
-    // The output with the hidden values masked, and where `at` is in it.
+    // Every byte of every occurrence of a hidden value, overlapping ones too.
+    let mut covered = vec![false; out.len()];
+    for value in hidden.iter().filter(|v| !v.is_empty()) {
+        for start in memchr::memmem::find_iter(out, value) {
+            covered[start..start + value.len()].fill(true);
+        }
+    }
+    // The output with each run of covered bytes shown as one `…`, and where `at` is in it
+    // (at the run's `…` when the run holds it).
     let mut masked = Vec::with_capacity(out.len());
     let mut masked_at = None;
-    let mut i = 0;
-    while i < out.len() {
-        if i >= at && masked_at.is_none() {
-            masked_at = Some(masked.len());
+    for (i, &byte) in out.iter().enumerate() {
+        let starts_run = covered[i] && (i == 0 || !covered[i - 1]);
+        if i == at {
+            masked_at = Some(if covered[i] && !starts_run {
+                masked.len().saturating_sub("…".len())
+            } else {
+                masked.len()
+            });
         }
-        match hidden
-            .iter()
-            .find(|v| !v.is_empty() && out[i..].starts_with(v))
-        {
-            Some(value) => {
-                if at > i && at < i + value.len() {
-                    masked_at = Some(masked.len());
-                }
-                masked.extend_from_slice("…".as_bytes());
-                i += value.len();
-            }
-            None => {
-                masked.push(out[i]);
-                i += 1;
-            }
+        if !covered[i] {
+            masked.push(byte);
+        } else if starts_run {
+            masked.extend_from_slice("…".as_bytes());
         }
     }
     let at = masked_at.unwrap_or(masked.len());
