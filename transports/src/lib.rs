@@ -83,8 +83,9 @@
 //!   rows or 1 MiB of bodies, a commit each: the one transaction they went in held every
 //!   `emit` waiting for its commit for the whole move (10 s for 50,000 events of 2 KiB; now
 //!   61 ms at the longest, the `spool_remove` benchmark). The other endpoints' changes
-//!   made meanwhile return at once; a step that fails together with an outcome being
-//!   written again waits for it, rather than ending the move.
+//!   made meanwhile return at once. While outcomes are written again (a full disk), the
+//!   steps wait for them, then go on; a step that fails ends the move, its rows left for
+//!   the next start.
 //! - `Endpoints::update_spec`, `update_spec_if_unchanged` and `rotate_secret` return the
 //!   endpoint as they made it (`EndpointInfo`), so that a version taken from it is theirs
 //!   and not that of a change made right after. An update that leaves out `secrets` keeps

@@ -115,24 +115,12 @@ pub(crate) fn decide(
     };
     if let Standing::Replaced { same_receiver } = standing {
         // A 410 from a URL since moved away from must not disable the endpoint, nor its
-        // 401 (a secret since rotated) dead-letter the event: the event goes again at once,
-        // with the new settings, and the breaker does not move.
-        if let Reply::Status {
-            status,
-            retry_after,
-        } = reply
+        // 401 (a secret since rotated) dead-letter the event: the event goes again, with the
+        // new settings, at once (but for the same receiver's Retry-After, below).
+        if let Reply::Status { status, .. } = reply
+            && Verdict::of_status(status) == Verdict::Delivered
         {
-            if Verdict::of_status(status) == Verdict::Delivered {
-                return (Decision::Delivered, BreakerMove::Unsent);
-            }
-            // But the same receiver asking to wait (429, 503) still does, whatever else
-            // changed: the whole endpoint waits, as for any such answer.
-            if let Some(asked) = retry_after.filter(|_| same_receiver)
-                && Verdict::honours_retry_after(status)
-            {
-                let delay = asked.min(retry_after_max);
-                return (Decision::Retry { delay }, BreakerMove::Backoff(delay));
-            }
+            return (Decision::Delivered, BreakerMove::Unsent);
         }
         // An attempt past the schedule already (one granted by an edit before): given up,
         // so that edits made during every attempt cannot retry an event for ever.
@@ -145,6 +133,20 @@ pub(crate) fn decide(
                 BreakerMove::Unsent,
             );
         }
+        // The same receiver asking to wait (429, 503) still does, whatever else changed:
+        // the whole endpoint waits, as for any such answer.
+        if let Reply::Status {
+            status,
+            retry_after: Some(asked),
+        } = reply
+            && same_receiver
+            && Verdict::honours_retry_after(status)
+            && !asked.is_zero()
+        {
+            let delay = asked.min(retry_after_max);
+            return (Decision::Retry { delay }, BreakerMove::Backoff(delay));
+        }
+        // Otherwise the breaker does not move: the failure says nothing of the new settings.
         return (
             Decision::Retry {
                 delay: Duration::ZERO,
@@ -523,6 +525,14 @@ mod tests {
             decided(status(401), 2, true),
             (retry(0), BreakerMove::Unsent)
         );
+        // Past the schedule, a Retry-After does not keep it going either.
+        assert!(matches!(decided(busy, 3, true).0, Decision::Dead { .. }));
+        // A Retry-After of nothing asks for no wait (as for any attempt).
+        let now = Reply::Status {
+            status: 503,
+            retry_after: Some(Duration::ZERO),
+        };
+        assert_eq!(decided(now, 1, true), (retry(0), BreakerMove::Unsent));
         // The third attempt was one an edit granted already.
         let (decision, moved) = decided(status(500), 3, true);
         assert!(

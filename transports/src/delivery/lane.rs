@@ -438,8 +438,8 @@ impl Lane {
     }
 
     /// Replaces its settings; attempts in flight keep the old ones (their failures are then
-    /// retried at once with the new ones when the request changed:
-    /// [`Standing::Replaced`](super::decide::Standing)). Not under the state lock, which
+    /// retried at once with the new ones when the request changed, but for the same
+    /// receiver's `Retry-After`: [`Standing::Replaced`](super::decide::Standing)). Not under the state lock, which
     /// a worker may hold across a spool's reads: the caller holds the registry's, which
     /// every emit waits for meanwhile. The caller then calls
     /// [`route_changed`](Lane::route_changed), out of the registry's lock.

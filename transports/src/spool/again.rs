@@ -93,14 +93,13 @@ impl Again {
         let log = self
             .logged
             .is_none_or(|at| now.duration_since(at) >= LOG_AGAIN_EVERY);
-        let moving = ops.iter().any(is_step);
-        let mut left = commit_logged(core, conn, ops, log);
-        if moving && !left.is_empty() {
-            // The steps (put back by the failure) may be what failed, a move's insert of a
-            // megabyte on a disk nearly full: the outcomes are tried without them, so that
-            // they do not wait a minute for a step that fails on its own.
-            left = commit_logged(core, conn, left, false);
-        }
+        // The steps of moves go after the outcomes (a row delivered is deleted before a step
+        // would move it), in a transaction of their own once these are written: back to the
+        // writer's next turn, which runs them alone when nothing is kept any more, and keeps
+        // them waiting here otherwise. Never with the outcomes: a step that fails on its own
+        // (a megabyte of dead letters on a disk nearly full) would fail them for a minute.
+        put_back(core, ops.extract_if(.., |op| is_step(op)).collect());
+        let left = commit_logged(core, conn, ops, log);
         self.tried = Some(now);
         if log {
             self.logged = Some(now);
@@ -132,19 +131,18 @@ impl Again {
                 let _ = sender.send(Err(given_up_error(core)));
                 continue;
             }
-            let left = commit_logged(core, conn, vec![op], false);
-            // A step of a move tried after it leaves its row on disk (see `lost`).
-            lock(&core.given_up).extend(left.iter().filter_map(finished_row));
-            given_up.extend(left);
+            given_up.extend(commit_logged(core, conn, vec![op], false));
         }
         if !given_up.is_empty() {
             lost(core, &given_up);
         }
     }
 
-    /// At the writer's end: the outcomes kept are written once more, or given up. Whether
+    /// At the writer's end: the outcomes kept are written once more, or given up (the
+    /// steps of moves kept with them go back to the writer, which runs them after). Whether
     /// some were given up.
-    pub(super) fn last_chance(self, core: &Core, conn: &mut Connection) -> bool {
+    pub(super) fn last_chance(mut self, core: &Core, conn: &mut Connection) -> bool {
+        put_back(core, self.ops.extract_if(.., |op| is_step(op)).collect());
         if self.is_empty() {
             return false;
         }
@@ -163,6 +161,14 @@ impl Again {
             let given_up: Vec<Op> = self.ops.drain(..over).collect();
             lost(core, &given_up);
         }
+    }
+}
+
+/// Puts `steps` of moves back for the writer's next turn, ahead of those that came since
+/// (each lane's move has one step waiting at a time).
+fn put_back(core: &Core, steps: Vec<Op>) {
+    if !steps.is_empty() {
+        lock(&core.moving).splice(0..0, steps);
     }
 }
 

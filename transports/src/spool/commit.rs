@@ -136,14 +136,13 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
                 }
             } else {
                 // Outcomes of this batch are kept to be written again, and may be about rows
-                // a step would move: the steps go after them, with them (below).
+                // a step would move: the steps wait for them (see `Again::write`).
                 lock(&core.moving).splice(0..0, steps);
             }
         } else {
-            // Outcomes first, in their order, then the steps (a row delivered is deleted
-            // before a step would move it); appends on their own. A step that fails with
-            // them is put back for the next try (`commit_logged`), and tried alone once they
-            // are given up (`Again::write`), after their rows.
+            // Outcomes first, in their order, then the steps, alone, once the outcomes are
+            // written or given up (a row delivered is deleted before a step would move it:
+            // see `Again::write`); appends on their own.
             again.write(core, &mut conn, updates);
             commit_appends(core, &mut conn, batch, &mut again);
         }
@@ -441,12 +440,7 @@ pub(super) fn commit_logged(
         // Rows whose outcome is not written either: the engine finished them already.
         let finished: Vec<i64> = updates.iter().filter_map(finished_row).collect();
         let alone = updates.len() > 1;
-        // Whether something else than the steps of moves could be why it failed (an outcome
-        // kept to be written again that never can be): a step is then put back, to be
-        // written after them once they are written or given up, not ended with them.
-        let not_only_steps = updates.iter().any(|op| !is_step(op));
         let mut deletes = Vec::new();
-        let mut steps = Vec::new();
         if updates.is_empty() {
             drop_appends(core, || failing(&core.db, &e), appends);
         } else if !appends.is_empty() {
@@ -463,10 +457,6 @@ pub(super) fn commit_logged(
             // spool cannot write, as for a release below.
             if let Op::Dead { hold, .. } = &mut op {
                 drop(hold.take());
-            }
-            if not_only_steps && is_step(&op) {
-                steps.push(op);
-                continue;
             }
             match &op {
                 // The rows stay where they are: the caller is told how many, so that it
@@ -548,7 +538,6 @@ pub(super) fn commit_logged(
         for delete in deletes {
             commit_logged(core, conn, vec![delete], log);
         }
-        lock(&core.moving).extend(steps);
         return again;
     }
     if full {

@@ -68,8 +68,8 @@
 //! queued and not taken (outcomes, endpoint changes) is logged with its count; the spool
 //! stays locked until the sink is dropped (its lanes go on delivering what they read, and
 //! another process would deliver the same rows at once). A dead-letter
-//! move (but a step of a removed endpoint's, below) or delete whose caller waits is answered
-//! at once (a delete tried on its own first).
+//! move or delete whose caller waits is answered at once (a delete tried on its own
+//! first; a removed endpoint's move waits for the outcomes written again, below).
 //!
 //! Dead letters are kept for [`SpoolConfig::dead_letter_retention`] (30 days by default):
 //! older ones are deleted, the count logged, so that letters of an endpoint dead for weeks
@@ -107,10 +107,9 @@
 //! moves its rows to the dead letters, a thousand rows or 1 MiB of bodies per commit,
 //! between which events are taken, and the other endpoints' changes written, as before (a
 //! resume of an endpoint after its 410 returns once its own move is over). While
-//! outcomes are written again (above), the steps go after them, in their transaction: one
-//! that fails with them waits for them to be written or given up (a minute at most), then
-//! goes on; one that fails on its own ends the move, its rows left for the next start, as
-//! the log says. Those of an endpoint that is gone for good
+//! outcomes are written again (above), the steps wait for them to be written or given up
+//! (a minute at most), then go on, each in a transaction of its own: a step that fails
+//! ends the move, its rows left for the next start, as the log says. Those of an endpoint that is gone for good
 //! (left out of the configuration) move there with [`Spool::dead_letter_pending`] (`deskhook spool
 //! dead-letter DIR --endpoint NAME`), while no sink has the spool open. Pausing one keeps
 //! its rows on disk. The spool keeps a table of the

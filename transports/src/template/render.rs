@@ -231,8 +231,13 @@ fn near(out: &[u8], line: usize, column: usize, hidden: &[Vec<u8>]) -> String {
     // Every byte of every occurrence of a hidden value, overlapping ones too.
     let mut covered = vec![false; out.len()];
     for value in hidden.iter().filter(|v| !v.is_empty()) {
-        for start in memchr::memmem::find_iter(out, value) {
+        // From each byte after a match's start (`find_iter` skips overlapping ones).
+        let finder = memchr::memmem::Finder::new(value);
+        let mut from = 0;
+        while let Some(at) = finder.find(&out[from..]) {
+            let start = from + at;
             covered[start..start + value.len()].fill(true);
+            from = start + 1;
         }
     }
     // The output with each run of covered bytes shown as one `…`, and where `at` is in it

@@ -152,17 +152,19 @@ fn a_body_that_is_not_json_is_quoted_where_it_went_wrong() {
 #[test]
 fn a_body_that_is_not_json_is_quoted_without_the_variables_values() {
     let template = Template::inline(
-        r#"{"chat": "{{ vars.chat_id }}", "auth": "{{ vars.api_key }}", "n": {{ event.ticket.subject }}}"#,
+        r#"{"chat": "{{ vars.chat_id }}", "auth": "{{ vars.api_key }}", "p": "010101", "n": {{ event.ticket.subject }}}"#,
     )
     .unwrap()
     // A control character, escaped as the render escapes it, and a shorter value that
     // overlaps the longer one's start.
     .var("api_key", "sk_live_0123456789\"abc\u{8}")
     .var("region", "\"auth\": \"sk_")
+    // Overlapping copies of one value (`0101` in `010101`).
+    .var("pin", "0101")
     .var("chat_id", "-100123");
     let said = message(template.render(create(), "evt-1", None, ZENLIX));
     assert!(!said.contains("sk_live"), "{said}");
     assert!(!said.contains("0123456789"), "{said}");
     assert!(!said.contains("abc"), "{said}");
-    assert!(said.contains(r#"23\", …\", \"n\": "#), "{said}");
+    assert!(said.contains(r#"…\", \"p\": \"…\", \"n\": "#), "{said}");
 }
