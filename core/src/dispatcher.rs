@@ -735,6 +735,41 @@ mod tests {
         assert!(twice(["http", "file"].into_iter()).is_empty());
     }
 
+    /// An async sink written by hand (not with `async fn`) that panics making its future:
+    /// counted as failed, and the other sinks go on, as for one panicking in its future (the
+    /// dispatcher holds it boxed, and the box's `send` calls it from inside its future).
+    #[test]
+    fn an_async_sink_that_panics_before_its_future_is_counted_not_raised() {
+        use crate::sink::{AsyncEventSink, NopSink};
+        use std::future::Future;
+        struct PanicsFirst;
+        impl AsyncEventSink for PanicsFirst {
+            fn send<'life0, 'life1, 'life2, 'async_trait>(
+                &'life0 self,
+                _event: &'life1 Emitted<'life2>,
+            ) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'async_trait>>
+            where
+                'life0: 'async_trait,
+                'life1: 'async_trait,
+                'life2: 'async_trait,
+                Self: 'async_trait,
+            {
+                panic!("before its future")
+            }
+        }
+        let dispatcher = Dispatcher::builder()
+            .async_sink("first", PanicsFirst)
+            .sink("second", NopSink)
+            .build();
+        pollster::block_on(dispatcher.emit_async(
+            crate::Action::Create,
+            &crate::sample::ticket(),
+            &crate::sample::user(),
+        ));
+        let stats = dispatcher.stats();
+        assert_eq!((stats.sinks[0].failed, stats.sinks[1].sent), (1, 1));
+    }
+
     #[test]
     fn a_refusal_the_sink_logged_is_not_warned_again() {
         assert_eq!(
