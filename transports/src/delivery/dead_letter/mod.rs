@@ -336,10 +336,13 @@ impl DeadLetterLog {
 
 impl DeadLetterLog {
     /// The file as far as it was written when called, and that length; `None` when there
-    /// is no file. The length is taken under the writers' lock, so that it ends after a
-    /// whole letter; the file is read without it (a letter written meanwhile goes after
-    /// that length, and a delete's rename leaves the open file whole), so that a large file
-    /// read by the console does not hold up the workers that write letters.
+    /// is no file. The length is taken under the writers' locks (this process's, and the
+    /// file's, which other processes' writers hold: see [`open_dead_letters_locked`]), so
+    /// that it ends after a whole letter, not within one another process is appending, or
+    /// one its failed append will cut; the file is read without them (a letter written
+    /// meanwhile goes after that length, and a delete's rename leaves the open file whole),
+    /// so that a large file read by the console does not hold up the workers that write
+    /// letters.
     fn open_written(&self) -> Result<Option<(File, u64)>, Error> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let file = match File::open(&self.path) {
@@ -347,8 +350,10 @@ impl DeadLetterLog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(self.read_error(source)),
         };
-        let len = file.metadata().map_err(|e| self.read_error(e))?.len();
-        Ok(Some((file, len)))
+        file.lock_shared().map_err(|e| self.read_error(e))?;
+        let len = file.metadata().map(|m| m.len());
+        file.unlock().map_err(|e| self.read_error(e))?;
+        Ok(Some((file, len.map_err(|e| self.read_error(e))?)))
     }
 
     /// [`Error::Open`] of the file: it cannot be opened for appending, or made.
@@ -599,6 +604,16 @@ impl DeadLetterLog {
                 return Err(Error::DeadLettersMoved {
                     path: self.path.clone(),
                 });
+            }
+            // Cut shorter since the first copy (another process's failed append cut back what
+            // it had written, after this delete measured): the first copy holds letters that
+            // were never written, or part of one.
+            if opened.len() < written {
+                return Err(self.read_error(std::io::Error::other(format!(
+                    "the file was cut to {} bytes while a delete copied its first {written}; \
+                     nothing was deleted: try again",
+                    opened.len()
+                ))));
             }
             gone += self.copy_kept(&mut file, written, opened.len(), &named, &mut kept)?;
             kept.sync_all().map_err(|e| self.write_error(e))?;

@@ -355,6 +355,40 @@ fn a_delete_lets_letters_be_written_while_it_copies_and_keeps_them() {
     assert_eq!(copies(dir.path()), Vec::<String>::new());
 }
 
+/// A file cut shorter while a delete copies it (another process's append that failed,
+/// cut back after the delete measured the file): the delete stops, and the file is left
+/// as it is, rather than replaced by a copy holding what was never written.
+#[test]
+fn a_delete_stops_when_the_file_is_cut_shorter_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    std::fs::write(
+        &path,
+        format!("{}\n{}\n{}\n", letter("a"), letter("b"), letter("c")),
+    )
+    .unwrap();
+    let log = DeadLetterLog::new(path.clone());
+    let a = newest(&log)
+        .into_iter()
+        .find(|s| s.letter.id == "a")
+        .unwrap()
+        .key;
+    let cut = format!("{}\n", letter("a")).len() as u64;
+    let at = path.clone();
+    BETWEEN.set(Some(Box::new(move || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&at)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+    })));
+    let err = log.delete(&[a]).unwrap_err();
+    assert!(err.to_string().contains("nothing was deleted"), "{err}");
+    assert_eq!(ids(&log), ["a"], "the file as the cut left it");
+    assert_eq!(copies(dir.path()), Vec::<String>::new());
+}
+
 #[test]
 fn a_delete_leaves_a_file_moved_away_meanwhile_and_the_new_one_alone() {
     let dir = tempfile::tempdir().unwrap();
