@@ -230,6 +230,8 @@ struct State {
     /// When a rotation last failed: the next is tried a second later, not at every line
     /// (each a warning, and a rename or removal tried again).
     rotation_failed_at: Option<std::time::Instant>,
+    /// Warnings made under the lock, logged once it is let go (see [`Locked`]).
+    said: Vec<String>,
 }
 
 impl State {
@@ -395,6 +397,7 @@ fn open(path: &Path, like: Option<&File>, mode: u32) -> Result<State, Error> {
         detached: false,
         checked_at: std::time::Instant::now(),
         rotation_failed_at: None,
+        said: Vec::new(),
     })
 }
 
@@ -476,11 +479,14 @@ fn spawn_flusher(shared: Weak<Shared>, every: Duration) -> Result<Flusher, Error
                         if said.as_ref().is_none_or(|(before, at)| {
                             *before != text || at.elapsed() >= Duration::from_secs(60)
                         }) {
-                            log::warn!(
-                                target: deskhook::LOG_TARGET,
-                                "{text}; the lines stay buffered, and are written at the next \
-                                 flush that succeeds"
-                            );
+                            // A logger's panic must not end the flushes.
+                            let _ = std::panic::catch_unwind(|| {
+                                log::warn!(
+                                    target: deskhook::LOG_TARGET,
+                                    "{text}; the lines stay buffered, and are written at the \
+                                     next flush that succeeds"
+                                );
+                            });
                             said = Some((text, std::time::Instant::now()));
                         }
                     }
@@ -491,12 +497,49 @@ fn spawn_flusher(shared: Weak<Shared>, every: Duration) -> Result<Flusher, Error
     Ok(Flusher { stop, thread })
 }
 
+/// The file log's state, locked. What was said under the lock ([`State::said`]) is logged
+/// once it is let go: a logger that hands warnings to a deskhook sink writing to this very
+/// file would otherwise wait for the lock for ever, and every `emit` with it. A logger that
+/// panics does not reach the caller either.
+struct Locked<'a>(Option<MutexGuard<'a, State>>);
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.0.as_deref().expect("held until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.0.as_deref_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let said = self
+            .0
+            .as_mut()
+            .map(|state| std::mem::take(&mut state.said))
+            .unwrap_or_default();
+        drop(self.0.take());
+        for text in said {
+            let _ = std::panic::catch_unwind(|| {
+                log::warn!(target: deskhook::LOG_TARGET, "{text}");
+            });
+        }
+    }
+}
+
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> Locked<'_> {
         // A panic while holding the lock leaves at worst a partial buffer; keep logging.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        Locked(Some(
+            self.state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        ))
     }
 
     fn write_error(&self, source: io::Error) -> Error {
@@ -543,11 +586,10 @@ impl Shared {
                 }
                 state.rotation_failed_at = Some(std::time::Instant::now());
                 // The event still goes into the current file; only the rotation failed.
-                log::warn!(
-                    target: deskhook::LOG_TARGET,
+                state.said.push(format!(
                     "{err}; writing on to the current file, and trying again in a second (the \
                      folder must let this process rename and remove files)"
-                );
+                ));
             }
         }
         if self.policy == FlushPolicy::EveryEvent {

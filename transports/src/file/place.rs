@@ -80,7 +80,7 @@ impl Shared {
                         // the next try.
                         drop(fresh.writer.into_parts());
                         if let Some(refused) = refused {
-                            log::warn!(target: deskhook::LOG_TARGET, "{refused}");
+                            state.said.push(refused.to_string());
                         }
                         return Err(self.write_error(e));
                     }
@@ -88,31 +88,29 @@ impl Shared {
                     fresh.needs_newline = false;
                     fresh.dirty = true;
                 }
+                let said = std::mem::take(&mut state.said);
+                let old = std::mem::replace(state, fresh);
+                state.said = said;
                 if let Some(err) = refused {
-                    log::warn!(
-                        target: deskhook::LOG_TARGET,
+                    state.said.push(format!(
                         "{err}; what it did not take went to the new file at the path ({} \
                          byte(s), from the start of the line it cut)",
                         pending.len()
-                    );
+                    ));
                 }
-                let old = std::mem::replace(state, fresh);
                 // Its buffer went to the new file: dropped unwritten, not flushed again.
                 drop(old.writer.into_parts());
                 Ok(())
             }
             Err(err) if gone => Err(err),
             Err(err) => {
-                match refused {
-                    Some(refused) => log::warn!(
-                        target: deskhook::LOG_TARGET,
-                        "{refused}; {err}; writing on to the moved file (its lines are kept \
-                         for the next try)"
+                state.said.push(match refused {
+                    Some(refused) => format!(
+                        "{refused}; {err}; writing on to the moved file (its lines are kept for \
+                         the next try)"
                     ),
-                    None => {
-                        log::warn!(target: deskhook::LOG_TARGET, "{err}; writing on to the moved file");
-                    }
-                }
+                    None => format!("{err}; writing on to the moved file"),
+                });
                 Ok(())
             }
         }
