@@ -62,6 +62,9 @@ pub(super) fn cpu_time() -> Option<(Duration, Duration)> {
 /// The CPU time (user + system) the calling thread has run so far, in nanoseconds: the first
 /// field of /proc/thread-self/schedstat. `None` where there is no /proc.
 pub(super) fn thread_cpu() -> Option<Duration> {
+    // The kernel adds a running thread's time at a tick or a switch: a yield brings it up to
+    // now (200 emits run in less than a tick, and read 0 without it).
+    std::thread::yield_now();
     let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let ns: u64 = schedstat.split_whitespace().next()?.parse().ok()?;
     Some(Duration::from_nanos(ns))

@@ -113,12 +113,8 @@ fn a_move_behind_a_change_kept_to_be_written_again_waits_for_it_then_goes_to_its
     assert!(store.committed().is_err(), "the change is kept");
     let failed = store.failed_commits();
     let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
-    // The change is tried again every 100 ms, the step with it.
-    let deadline = std::time::Instant::now() + WAIT;
-    while store.failed_commits() < failed + 2 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    assert!(store.failed_commits() >= failed + 2, "tried twice");
+    // The change is tried again every 100 ms, and the move waits.
+    until_failed(&store, failed + 2);
     assert_eq!(
         moved.try_recv(),
         Err(mpsc::TryRecvError::Empty),
@@ -139,8 +135,8 @@ fn a_move_behind_a_change_kept_to_be_written_again_waits_for_it_then_goes_to_its
 }
 
 /// A step that fails on its own (a trigger here; a disk nearly full) beside a change kept
-/// to be written again does not hold the change up: the change is tried without it and
-/// written, and the step, tried alone, ends the move.
+/// to be written again does not hold the change up: the step waits for the change, not
+/// with it, and once the change is written the step, tried alone, ends the move.
 #[test]
 fn a_step_that_fails_on_its_own_does_not_hold_up_a_change_kept_beside_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -157,10 +153,7 @@ fn a_step_that_fails_on_its_own_does_not_hold_up_a_change_kept_beside_it() {
     assert!(store.committed().is_err(), "the change is kept");
     let failed = store.failed_commits();
     let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
-    let deadline = std::time::Instant::now() + WAIT;
-    while store.failed_commits() < failed + 2 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    until_failed(&store, failed + 2);
     // The change could be written now; the step still cannot.
     db.execute("ALTER TABLE hidden RENAME TO endpoints", [])
         .unwrap();
@@ -331,4 +324,16 @@ fn outcomes_kept_past_the_limits_give_up_the_oldest_only() {
     // Past the bytes: the oldest go until the rest fit.
     assert_eq!(crate::spool::again::over_limits(&ops, 10, 2 * small), 3);
     assert_eq!(crate::spool::again::over_limits(&ops, 10, 0), 5);
+}
+
+/// Waits (within `WAIT`) until `store` has had `count` failed transactions in all.
+fn until_failed(store: &SpoolStore, count: u64) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while store.failed_commits() < count && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(
+        store.failed_commits() >= count,
+        "{count} failed transactions"
+    );
 }
