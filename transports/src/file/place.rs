@@ -194,7 +194,16 @@ impl Shared {
         // The live file is gone from the path: until a new one opens, write on into it (now
         // `.1`) rather than rotate it away.
         state.detached = true;
-        *state = open(&self.path, Some(state.writer.get_ref()), self.mode)?;
+        let said = std::mem::take(&mut state.said);
+        match open(&self.path, Some(state.writer.get_ref()), self.mode) {
+            Ok(fresh) => *state = fresh,
+            Err(e) => {
+                state.said = said;
+                return Err(e);
+            }
+        }
+        // What was said before the rotation is still to be logged.
+        state.said = said;
         Ok(())
     }
 }

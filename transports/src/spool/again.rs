@@ -75,9 +75,10 @@ impl Again {
     }
 
     /// Writes the outcomes kept, with `updates` after them, in one transaction (no appends:
-    /// they are not held up by outcomes that cannot be written), at most every
-    /// [`WRITE_AGAIN_EVERY`] (meanwhile `updates` join them). After [`GIVE_UP_AFTER`], each
-    /// is tried alone.
+    /// they are not held up by outcomes that cannot be written; nor the steps of moves,
+    /// which go back to the writer, to run alone once nothing is kept), at most every
+    /// [`WRITE_AGAIN_EVERY`] from the end of the last try (meanwhile `updates` join them).
+    /// After [`GIVE_UP_AFTER`], each is tried alone.
     pub(super) fn write(&mut self, core: &Core, conn: &mut Connection, updates: Vec<Op>) {
         let now = Instant::now();
         if self
@@ -100,7 +101,8 @@ impl Again {
         // (a megabyte of dead letters on a disk nearly full) would fail them for a minute.
         put_back(core, ops.extract_if(.., |op| is_step(op)).collect());
         let left = commit_logged(core, conn, ops, log);
-        self.tried = Some(now);
+        // From its end: a try that took long (a busy database) is not made again at once.
+        self.tried = Some(Instant::now());
         if log {
             self.logged = Some(now);
         }

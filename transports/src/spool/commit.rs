@@ -130,9 +130,11 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
                 again.keep(core, left);
             }
             if again.is_empty() {
-                if !steps.is_empty() {
-                    let left = commit(core, &mut conn, steps);
-                    again.keep(core, left);
+                // Each in a transaction of its own: one lane's step that fails (a megabyte
+                // on a disk nearly full) ends its move only.
+                for step in steps {
+                    let left = commit(core, &mut conn, vec![step]);
+                    debug_assert!(left.is_empty(), "a failed step is answered, not kept");
                 }
             } else {
                 // Outcomes of this batch are kept to be written again, and may be about rows
@@ -156,8 +158,10 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
         if steps.is_empty() {
             break;
         }
-        let left = commit(core, &mut conn, steps);
-        debug_assert!(left.is_empty(), "a failed step is answered, not kept");
+        for step in steps {
+            let left = commit(core, &mut conn, vec![step]);
+            debug_assert!(left.is_empty(), "a failed step is answered, not kept");
+        }
     }
     if gave_up {
         // Some of what was sent before them was given up: not written.

@@ -154,6 +154,11 @@ fn a_step_that_fails_on_its_own_does_not_hold_up_a_change_kept_beside_it() {
     let failed = store.failed_commits();
     let moved = store.dead_all(&lane, Vec::new(), "endpoint removed");
     until_failed(&store, failed + 2);
+    assert_eq!(
+        moved.try_recv(),
+        Err(mpsc::TryRecvError::Empty),
+        "the step waits for the change, neither before it nor with it"
+    );
     // The change could be written now; the step still cannot.
     db.execute("ALTER TABLE hidden RENAME TO endpoints", [])
         .unwrap();

@@ -711,6 +711,9 @@ fn line_key(line: &[u8]) -> String {
 /// reads the file while its sink runs, or after it stopped. The page is read from the end
 /// of the file; a filter reads the few fields it looks at of each letter it passes over. A
 /// line that is not a letter is logged and left out; a file that does not exist has none.
+/// It measures the file under the writers' lock ([`open_dead_letters_locked`]), waiting for
+/// one writing (an append, a delete's last copy: moments): a caller holding that lock must
+/// let go of it first.
 ///
 /// # Errors
 ///

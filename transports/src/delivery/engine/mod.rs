@@ -42,6 +42,9 @@ mod logger_tests;
 #[cfg(test)]
 mod stop_tests;
 
+#[cfg(test)]
+mod version_tests;
+
 /// The engine of one sink.
 pub(crate) struct Engine {
     registry: Registry,
