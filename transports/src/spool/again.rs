@@ -156,11 +156,13 @@ impl Again {
         true
     }
 
-    /// Gives up the oldest past [`MAX_WRITE_AGAIN`] outcomes or [`MAX_WRITE_AGAIN_BYTES`].
+    /// Gives up the oldest past [`MAX_WRITE_AGAIN`] outcomes or [`MAX_WRITE_AGAIN_BYTES`]; a
+    /// step of a move among them is no outcome: it goes back to the writer, to wait there.
     fn trim(&mut self, core: &Core) {
         let over = over_limits(&self.ops, MAX_WRITE_AGAIN, MAX_WRITE_AGAIN_BYTES);
         if over > 0 {
-            let given_up: Vec<Op> = self.ops.drain(..over).collect();
+            let mut given_up: Vec<Op> = self.ops.drain(..over).collect();
+            put_back(core, given_up.extract_if(.., |op| is_step(op)).collect());
             lost(core, &given_up);
         }
     }

@@ -342,3 +342,35 @@ fn until_failed(store: &SpoolStore, count: u64) {
         "{count} failed transactions"
     );
 }
+
+/// Past the most outcomes kept to be written again, the oldest are given up; a step of a
+/// move among them is no outcome: it goes back to the writer, and the move goes on.
+#[test]
+fn a_step_kept_past_the_limit_of_outcomes_goes_back_to_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lane) = store_with_a_removed_backlog(dir.path());
+    let (done, moved) = mpsc::sync_channel(1);
+    let mut ops = vec![Op::DeadRange {
+        lane: lane.clone(),
+        range: None,
+        except: Vec::new(),
+        reason: "endpoint removed".to_owned(),
+        done: Some(done),
+        moving: None,
+    }];
+    // Rows no event has: giving up their deliveries only marks them.
+    ops.extend((0..100_000).map(|n| Op::Delivered(1_000_000 + n)));
+    let mut again = crate::spool::again::Again::default();
+    again.keep(&store.core, ops);
+    assert!(
+        lock(&store.core.moving)
+            .iter()
+            .any(crate::spool::moving::is_step),
+        "the step is back with the writer"
+    );
+    drop(again);
+    // The writer runs it once it turns (woken by a wait).
+    store.committed().unwrap();
+    assert_eq!(moved.recv_timeout(WAIT).unwrap(), Ok(THREE_STEPS));
+    store.shut();
+}
