@@ -130,12 +130,7 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
                 again.keep(core, left);
             }
             if again.is_empty() {
-                // Each in a transaction of its own: one lane's step that fails (a megabyte
-                // on a disk nearly full) ends its move only.
-                for step in steps {
-                    let left = commit(core, &mut conn, vec![step]);
-                    debug_assert!(left.is_empty(), "a failed step is answered, not kept");
-                }
+                commit_steps(core, &mut conn, steps);
             } else {
                 // Outcomes of this batch are kept to be written again, and may be about rows
                 // a step would move: the steps wait for them (see `Again::write`).
@@ -158,10 +153,7 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
         if steps.is_empty() {
             break;
         }
-        for step in steps {
-            let left = commit(core, &mut conn, vec![step]);
-            debug_assert!(left.is_empty(), "a failed step is answered, not kept");
-        }
+        commit_steps(core, &mut conn, steps);
     }
     if gave_up {
         // Some of what was sent before them was given up: not written.
@@ -177,6 +169,15 @@ pub(super) fn write_loop(core: &Core, mut conn: Connection, ops: &Receiver<Op>) 
     // A clean close: fold the WAL into the database.
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         log::debug!(target: deskhook::LOG_TARGET, "spool checkpoint at close: {e}");
+    }
+}
+
+/// Commits `steps` of moves, each in a transaction of its own: one lane's step that fails
+/// (a megabyte on a disk nearly full) ends its move only, answered, not kept.
+fn commit_steps(core: &Core, conn: &mut Connection, steps: Vec<Op>) {
+    for step in steps {
+        let left = commit(core, conn, vec![step]);
+        debug_assert!(left.is_empty(), "a failed step is answered, not kept");
     }
 }
 
