@@ -41,6 +41,23 @@ async fn exchange(
     (head, conn, request)
 }
 
+/// A connection whose server, once it has read the request, writes `pieces` one at a
+/// time, letting the client read after each, then holds the connection open; and the
+/// server's task, to abort at the test's end.
+fn answering_in_pieces(pieces: Vec<Vec<u8>>) -> (H1<DuplexStream>, tokio::task::JoinHandle<()>) {
+    let (client, mut server) = tokio::io::duplex(1024);
+    let served = tokio::spawn(async move {
+        let mut request = [0; 64];
+        let _ = server.read(&mut request).await.unwrap();
+        for piece in pieces {
+            server.write_all(&piece).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        std::future::pending::<()>().await;
+    });
+    (H1::new(client), served)
+}
+
 #[tokio::test]
 async fn a_length_framed_answer_is_read_and_its_connection_kept() {
     let (head, mut conn, _) = exchange(
@@ -397,17 +414,12 @@ async fn chunk_framing_past_its_budget_ends_the_body() {
 
 #[tokio::test]
 async fn a_head_that_comes_a_byte_at_a_time_is_read_once_whole() {
-    let (client, mut server) = tokio::io::duplex(1024);
-    let mut conn = H1::new(client);
-    let served = tokio::spawn(async move {
-        let mut request = [0; 64];
-        let _ = server.read(&mut request).await.unwrap();
-        for &b in b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n" {
-            server.write_all(&[b]).await.unwrap();
-            tokio::task::yield_now().await;
-        }
-        std::future::pending::<()>().await;
-    });
+    let (mut conn, served) = answering_in_pieces(
+        b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n"
+            .iter()
+            .map(|&b| vec![b])
+            .collect(),
+    );
     let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", b"").await.unwrap();
     assert_eq!(head.status, 204);
     assert!(conn.read_body(&head, &mut Vec::new()).await);
@@ -496,24 +508,15 @@ async fn a_chunk_size_line_ended_by_a_bare_line_feed_ends_the_connection() {
 
 #[tokio::test]
 async fn a_chunk_size_line_that_comes_a_byte_at_a_time_is_parsed_once_whole() {
-    let (client, mut server) = tokio::io::duplex(1024);
-    let mut conn = H1::new(client);
-    let served = tokio::spawn(async move {
-        let mut request = [0; 64];
-        let _ = server.read(&mut request).await.unwrap();
-        server
-            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-            .await
-            .unwrap();
-        let mut rest = b"2;note=".to_vec();
-        rest.extend(std::iter::repeat_n(b'a', 2000));
-        rest.extend_from_slice(b"\r\nok\r\n0\r\n\r\n");
-        for &b in &rest {
-            server.write_all(&[b]).await.unwrap();
-            tokio::task::yield_now().await;
-        }
-        std::future::pending::<()>().await;
-    });
+    let mut rest = b"2;note=".to_vec();
+    rest.extend(std::iter::repeat_n(b'a', 2000));
+    rest.extend_from_slice(b"\r\nok\r\n0\r\n\r\n");
+    let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let (mut conn, served) = answering_in_pieces(
+        std::iter::once(head)
+            .chain(rest.into_iter().map(|b| vec![b]))
+            .collect(),
+    );
     let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", b"").await.unwrap();
     let parses = PARSES.get();
     let mut snippet = Vec::new();
@@ -540,22 +543,10 @@ async fn a_chunk_size_line_without_a_digit_ends_the_connection_not_the_body() {
 
 #[tokio::test]
 async fn blank_lines_before_a_head_that_comes_slowly_are_not_looked_at_again() {
-    let (client, mut server) = tokio::io::duplex(1024);
-    let mut conn = H1::new(client);
-    let served = tokio::spawn(async move {
-        let mut request = [0; 64];
-        let _ = server.read(&mut request).await.unwrap();
-        server
-            .write_all(b"\r\n\r\nHTTP/1.1 204 No Content\r\n")
-            .await
-            .unwrap();
-        for _ in 0..80 {
-            server.write_all(b"X-A: 1\r\n").await.unwrap();
-            tokio::task::yield_now().await;
-        }
-        server.write_all(b"\r\n").await.unwrap();
-        std::future::pending::<()>().await;
-    });
+    let mut pieces = vec![b"\r\n\r\nHTTP/1.1 204 No Content\r\n".to_vec()];
+    pieces.extend(std::iter::repeat_n(b"X-A: 1\r\n".to_vec(), 80));
+    pieces.push(b"\r\n".to_vec());
+    let (mut conn, served) = answering_in_pieces(pieces);
     let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", b"").await.unwrap();
     assert_eq!(head.status, 204);
     // Parsed a few times (each time a fill ends with the blank lines' look-alike gone
@@ -566,22 +557,17 @@ async fn blank_lines_before_a_head_that_comes_slowly_are_not_looked_at_again() {
 
 #[tokio::test]
 async fn blank_lines_that_come_one_at_a_time_are_not_parsed_again_each() {
-    let (client, mut server) = tokio::io::duplex(1024);
-    let mut conn = H1::new(client);
-    let served = tokio::spawn(async move {
-        let mut request = [0; 64];
-        let _ = server.read(&mut request).await.unwrap();
-        for n in 0..400 {
-            let line: &[u8] = if n % 2 == 0 { b"\n" } else { b"\r\n" };
-            server.write_all(line).await.unwrap();
-            tokio::task::yield_now().await;
-        }
-        server
-            .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
-            .await
-            .unwrap();
-        std::future::pending::<()>().await;
-    });
+    let mut pieces: Vec<Vec<u8>> = (0..400)
+        .map(|n| {
+            if n % 2 == 0 {
+                b"\n".to_vec()
+            } else {
+                b"\r\n".to_vec()
+            }
+        })
+        .collect();
+    pieces.push(b"HTTP/1.1 204 No Content\r\n\r\n".to_vec());
+    let (mut conn, served) = answering_in_pieces(pieces);
     let parses = PARSES.get();
     let head = conn.send(b"POST / HTTP/1.1\r\n\r\n", b"").await.unwrap();
     assert_eq!(head.status, 204);
